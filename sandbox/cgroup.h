@@ -1,0 +1,31 @@
+/* cgroups through one ops table with backends for v2 (unified), v1 and hybrid (controllers on
+ * v1 plus the unified tree, as runc and crun place processes).
+ *
+ * cgroupsPath is resolved from the controller roots (/sys/fs/cgroup/<controller> on v1,
+ * /sys/fs/cgroup on v2), never relative to donjon's own cgroup. See docs/cgroups.md. */
+#ifndef DJ_CGROUP_H
+#define DJ_CGROUP_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "sandbox/spec.h"
+
+enum dj_cgroup_mode { DJ_CGROUP_V1 = 1, DJ_CGROUP_V2, DJ_CGROUP_HYBRID };
+
+struct dj_cgroup; /* what one container's cgroups are: paths created, mode, backend */
+
+/* The host's layout (cached after the first call). */
+int dj_cgroup_detect(enum dj_cgroup_mode *mode, dj_err *err);
+
+/* Create the container's cgroups for spec (cgroupsPath, or the default for id) and apply
+ * linux.resources, devices included. On failure everything created is removed. */
+int dj_cgroup_create(const struct dj_spec *spec, const char *id, struct dj_cgroup **out, dj_err *err);
+/* Move pid (and so its future children) into every cgroup of cg. */
+int dj_cgroup_enter(struct dj_cgroup *cg, pid_t pid, dj_err *err);
+/* Remove the cgroups this container created (killing what is still in them), then free cg. */
+int dj_cgroup_destroy(struct dj_cgroup *cg, dj_err *err);
+void dj_cgroup_free(struct dj_cgroup *cg);
+
+#endif

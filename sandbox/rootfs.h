@@ -1,0 +1,33 @@
+/* The container's filesystem: mounts, /dev, masked and read-only paths, pivot_root.
+ * Runs in the container's init, in its new mount namespace, before the process is exec'd. */
+#ifndef DJ_ROOTFS_H
+#define DJ_ROOTFS_H
+
+#include <stdbool.h>
+
+#include "common/err.h"
+#include "sandbox/spec.h"
+
+struct dj_rootfs_opts {
+  const char *bundle;     /* the bundle directory: root.path and relative bind sources are under it */
+  bool no_pivot;          /* MS_MOVE + chroot instead of pivot_root */
+  bool userns;            /* in a new user namespace: device nodes are bind-mounted, not made */
+  int console_fd;         /* the pty slave to bind over /dev/console, or -1 */
+};
+
+/* Make the root, every mount, /dev and the devices, the console, masked and read-only paths,
+ * then pivot into it and detach the old root; root.readonly last. Afterwards "/" is the
+ * container's root and the cwd is "/". */
+int dj_rootfs_setup(const struct dj_spec *spec, const struct dj_rootfs_opts *opts, dj_err *err);
+
+/* A procfs handle donjon opened and checked itself (PROC_SUPER_MAGIC, not over-mounted): every
+ * write to procfs (sysctl, oom_score_adj, LSM attributes) goes through it, never through a path
+ * inside the container. Returns a directory fd. */
+int dj_procfs_open(dj_err *err);
+/* Write value to procfs_fd/relpath, refusing anything that resolves outside that procfs. */
+int dj_procfs_write(int procfs_fd, const char *relpath, const char *value, dj_err *err);
+
+/* Apply linux.sysctl through a procfs handle (in the container's namespaces). */
+int dj_sysctl_apply(const struct dj_spec *spec, int procfs_fd, dj_err *err);
+
+#endif
