@@ -4,6 +4,7 @@
 #ifndef DJ_SAFEPATH_H
 #define DJ_SAFEPATH_H
 
+#include <linux/openat2.h>
 #include <stdint.h>
 #include <sys/types.h>
 

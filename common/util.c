@@ -1,9 +1,13 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
@@ -152,5 +156,27 @@ int dj_parse_i64(const char *s, int64_t *out)
     return -1;
   }
   *out = v;
+  return 0;
+}
+
+int dj_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode, dj_err *err)
+{
+  char tmp[PATH_MAX];
+  if ((size_t) snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= sizeof tmp)
+    return dj_error(err, ENAMETOOLONG, "%s", path);
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0)
+    return dj_error(err, errno, "%s: create a temporary file", path);
+  if (fchmod(fd, mode) < 0 || dj_write_all(fd, data, n) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    return dj_error(err, e, "%s: write", tmp);
+  }
+  if (close(fd) < 0 || rename(tmp, path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return dj_error(err, e, "%s: rename into place", path);
+  }
   return 0;
 }

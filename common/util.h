@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+#include "common/err.h"
 
 #define DJ_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -53,5 +56,8 @@ ssize_t dj_read_all(int fd, void *buf, size_t n);
 /* Parse a whole decimal string into an unsigned/signed 64-bit value; -1 with errno on error. */
 int dj_parse_u64(const char *s, uint64_t *out);
 int dj_parse_i64(const char *s, int64_t *out);
+
+/* Write a whole file atomically: a temporary file in the same directory, then rename(2). */
+int dj_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode, dj_err *err);
 
 #endif
