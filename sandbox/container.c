@@ -1,0 +1,485 @@
+#include "sandbox/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/keyctl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/console.h"
+#include "sandbox/process.h"
+#include "sandbox/reexec.h"
+#include "sandbox/rootfs.h"
+#include "sandbox/seccomp.h"
+#include "sandbox/state.h"
+
+/* What travels on the sync socket between donjon and the container's init. */
+enum sync_type { SYNC_GO = 1, SYNC_ERR };
+struct sync_msg {
+  int type;
+  dj_err err;
+};
+
+/* Everything one run holds, so that one function can undo it on any path. */
+struct run {
+  const struct dj_spec *spec;
+  const struct dj_run_opts *opts;
+  struct dj_cgroup *cgroup;
+  scmp_filter_ctx seccomp;
+  int sync[2];           /* [0] donjon's end, [1] the init's */
+  int ns_fds[8];         /* namespaces joined by path, in the order of setns() */
+  int ns_types[8];
+  size_t n_ns_fds;
+  int pty_master, pty_slave;
+  bool state_made;
+  pid_t pid;
+  sigset_t saved_mask;
+};
+
+int dj_container_id_check(const char *id, dj_err *err)
+{
+  size_t n = strlen(id);
+  if (n == 0 || n > 1024)
+    return dj_error(err, 0, "container id must be 1 to 1024 characters");
+  for (size_t i = 0; i < n; i++) {
+    char c = id[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (i > 0 && (c == '_' || c == '.' || c == '+' || c == '-'));
+    if (!ok)
+      return dj_error(err, 0, "container id \"%s\": invalid character at %zu (allowed: letters, digits, "
+                              "and _ . + - after the first)", id, i);
+  }
+  return 0;
+}
+
+/* ---- the container's init ------------------------------------------------------------------- */
+
+static int sync_send(int fd, int type, const dj_err *e)
+{
+  struct sync_msg m = { .type = type };
+  if (e != NULL)
+    m.err = *e;
+  return dj_write_all(fd, &m, sizeof m);
+}
+
+static int join_namespaces(struct run *r, dj_err *err)
+{
+  for (size_t i = 0; i < r->n_ns_fds; i++) {
+    if (r->ns_types[i] == CLONE_NEWPID || r->ns_types[i] == CLONE_NEWTIME)
+      continue; /* joined by donjon itself before the clone: they apply to children */
+    if (setns(r->ns_fds[i], r->ns_types[i]) < 0)
+      return dj_error(err, errno, "join the %s namespace", dj_namespace_name(r->ns_types[i]));
+  }
+  return 0;
+}
+
+static int loopback_up(dj_err *err)
+{
+  _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return dj_error(err, errno, "bring up lo: socket");
+  struct ifreq ifr = { 0 };
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+    return dj_error(err, errno, "bring up lo: SIOCGIFFLAGS");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+    return dj_error(err, errno, "bring up lo: SIOCSIFFLAGS");
+  return 0;
+}
+
+static int init_setup(struct run *r, dj_err *err)
+{
+  const struct dj_spec *spec = r->spec;
+  const struct dj_process *p = &spec->process;
+  bool new_userns = (spec->ns_flags & CLONE_NEWUSER) != 0;
+
+  if (join_namespaces(r, err) < 0)
+    return -1;
+  if (new_userns) {
+    /* Become the namespace's root (if mapped) so that what we create is owned by it. */
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+      return dj_error(err, errno, "become root in the new user namespace (is container id 0 mapped?)");
+  }
+  if (setsid() < 0)
+    return dj_error(err, errno, "setsid");
+  if (r->pty_slave >= 0 && dj_console_attach(r->pty_slave, err) < 0)
+    return -1;
+  if ((spec->ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+    return dj_error(err, errno, "unshare the cgroup namespace");
+  if (!r->opts->no_new_keyring &&
+      syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0) < 0 && errno != ENOSYS)
+    return dj_error(err, errno, "create a session keyring");
+  if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+    return dj_error(err, errno, "sethostname \"%s\"", spec->hostname);
+  if (spec->domainname != NULL && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
+    return dj_error(err, errno, "setdomainname \"%s\"", spec->domainname);
+  if ((spec->ns_flags & CLONE_NEWNET) && loopback_up(err) < 0)
+    return -1;
+  if (spec->n_sysctl > 0) {
+    _cleanup_close_ int procfd = dj_procfs_open(err);
+    if (procfd < 0 || dj_sysctl_apply(spec, procfd, err) < 0)
+      return -1;
+  }
+
+  struct dj_rootfs_opts ro = { .bundle = r->opts->bundle, .no_pivot = r->opts->no_pivot,
+                               .userns = new_userns, .console_fd = r->pty_slave };
+  if (dj_rootfs_setup(spec, &ro, err) < 0)
+    return dj_err_wrap(err, "root filesystem");
+  if (dj_cwd_enter(p->cwd, err) < 0)
+    return -1;
+  if (dj_rlimits_apply(p, err) < 0)
+    return -1;
+  if (spec->has_personality && personality(spec->personality) < 0)
+    return dj_error(err, errno, "personality %#lx", spec->personality);
+  if (dj_caps_drop_bounding(&p->caps, err) < 0)
+    return -1;
+  if (dj_user_apply(p, err) < 0)
+    return -1;
+  if (r->pty_slave >= 0)
+    close(r->pty_slave);
+  /* Nothing of donjon's beyond the preserved fds reaches the workload; the sync socket is
+   * close-on-exec, so it lives until execve and no further. */
+  if (dj_fds_cloexec_from(3 + r->opts->preserve_fds, err) < 0)
+    return -1;
+  if (!p->no_new_privileges && r->seccomp != NULL) {
+    /* Without no_new_privs the filter needs CAP_SYS_ADMIN: load it first; capset must pass it. */
+    if (dj_seccomp_load(r->seccomp, err) < 0)
+      return -1;
+  }
+  if (dj_caps_apply(&p->caps, err) < 0)
+    return -1;
+  if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return dj_error(err, errno, "prctl PR_SET_NO_NEW_PRIVS");
+  if (p->no_new_privileges && r->seccomp != NULL && dj_seccomp_load(r->seccomp, err) < 0)
+    return -1;
+  return 0;
+}
+
+static __attribute__((noreturn)) void init_main(struct run *r)
+{
+  dj_err err = { 0 };
+  close(r->sync[0]);
+  /* Non-dumpable while setting up: nothing in the container may ptrace or read our memory. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct sync_msg m;
+  ssize_t n = dj_read_all(r->sync[1], &m, sizeof m);
+  if (n != (ssize_t) sizeof m || m.type != SYNC_GO)
+    _exit(127); /* donjon gave up on us; it reports why */
+  if (init_setup(r, &err) == 0) {
+    for (int s = 1; s < NSIG; s++)
+      signal(s, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
+    dj_process_exec(&r->spec->process, &err);
+  }
+  sync_send(r->sync[1], SYNC_ERR, &err);
+  _exit(127);
+}
+
+/* ---- donjon's side ---------------------------------------------------------------------------- */
+
+static int open_namespaces(struct run *r, dj_err *err)
+{
+  /* The user namespace first, so joining the others is done as its root. */
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < r->spec->n_namespaces; i++) {
+      const struct dj_namespace *ns = &r->spec->namespaces[i];
+      if (ns->path == NULL || ((ns->type == CLONE_NEWUSER) != (pass == 0)))
+        continue;
+      if (r->n_ns_fds == DJ_ARRAY_SIZE(r->ns_fds))
+        return dj_error(err, 0, "linux.namespaces: too many");
+      int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return dj_error(err, errno, "linux.namespaces: %s namespace %s", dj_namespace_name(ns->type), ns->path);
+      r->ns_fds[r->n_ns_fds] = fd;
+      r->ns_types[r->n_ns_fds++] = ns->type;
+    }
+  }
+  return 0;
+}
+
+static int write_id_map(int procfd, pid_t pid, const char *file, const struct dj_id_map *m, size_t n,
+                        dj_err *err)
+{
+  char buf[340 * 40] = { 0 };
+  size_t len = 0;
+  for (size_t i = 0; i < n && len < sizeof buf - 40; i++)
+    len += (size_t) snprintf(buf + len, sizeof buf - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
+                             m[i].size);
+  char rel[64];
+  snprintf(rel, sizeof rel, "%d/%s", (int) pid, file);
+  return dj_procfs_write(procfd, rel, buf, err);
+}
+
+/* Namespaces that apply to children (pid, time) are entered or made by donjon itself. */
+static int prepare_child_namespaces(struct run *r, dj_err *err)
+{
+  for (size_t i = 0; i < r->n_ns_fds; i++)
+    if ((r->ns_types[i] == CLONE_NEWPID || r->ns_types[i] == CLONE_NEWTIME) &&
+        setns(r->ns_fds[i], r->ns_types[i]) < 0)
+      return dj_error(err, errno, "join the %s namespace", dj_namespace_name(r->ns_types[i]));
+  if (r->spec->ns_flags & CLONE_NEWTIME) {
+    if (unshare(CLONE_NEWTIME) < 0)
+      return dj_error(err, errno, "unshare the time namespace");
+    if (r->spec->has_time_offsets) {
+      char buf[128];
+      snprintf(buf, sizeof buf, "monotonic %lld %lld\nboottime %lld %lld\n",
+               (long long) r->spec->time_offset_monotonic_s, (long long) r->spec->time_offset_monotonic_ns,
+               (long long) r->spec->time_offset_boottime_s, (long long) r->spec->time_offset_boottime_ns);
+      _cleanup_close_ int procfd = dj_procfs_open(err);
+      if (procfd < 0 || dj_procfs_write(procfd, "self/timens_offsets", buf, err) < 0)
+        return dj_err_wrap(err, "linux.timeOffsets");
+    }
+  }
+  return 0;
+}
+
+static pid_t clone_init(struct run *r, dj_err *err)
+{
+  /* The cgroup namespace is made by the init once it is in its cgroups; time by us, above. */
+  unsigned long flags = (unsigned long) (r->spec->ns_flags & ~(CLONE_NEWCGROUP | CLONE_NEWTIME));
+  pid_t pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+  if (pid < 0)
+    return dj_error(err, errno, "clone the container's init (namespaces %#lx)", flags);
+  if (pid == 0)
+    init_main(r);
+  return pid;
+}
+
+/* The init is ours: give it its id maps, oom score and cgroups, then let it go. */
+static int release_init(struct run *r, dj_err *err)
+{
+  const struct dj_spec *spec = r->spec;
+  _cleanup_close_ int procfd = -1;
+  if ((spec->ns_flags & CLONE_NEWUSER) || spec->process.has_oom_score_adj) {
+    procfd = dj_procfs_open(err);
+    if (procfd < 0)
+      return -1;
+  }
+  if (spec->ns_flags & CLONE_NEWUSER) {
+    if (write_id_map(procfd, r->pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err) < 0)
+      return dj_err_wrap(err, "linux.uidMappings");
+    if (write_id_map(procfd, r->pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err) < 0)
+      return dj_err_wrap(err, "linux.gidMappings");
+  }
+  if (spec->process.has_oom_score_adj) {
+    char rel[64], val[16];
+    snprintf(rel, sizeof rel, "%d/oom_score_adj", (int) r->pid);
+    snprintf(val, sizeof val, "%d", spec->process.oom_score_adj);
+    if (dj_procfs_write(procfd, rel, val, err) < 0)
+      return dj_err_wrap(err, "process.oomScoreAdj");
+  }
+  if (dj_cgroup_enter(r->cgroup, r->pid, err) < 0)
+    return -1;
+  if (sync_send(r->sync[0], SYNC_GO, NULL) < 0)
+    return dj_error(err, errno, "signal the container's init");
+  return 0;
+}
+
+/* Wait until the init has exec'd (its end of the socket closes) or reported a failure. */
+static int wait_exec(struct run *r, dj_err *err)
+{
+  struct sync_msg m;
+  ssize_t n = dj_read_all(r->sync[0], &m, sizeof m);
+  if (n == (ssize_t) sizeof m && m.type == SYNC_ERR) {
+    *err = m.err;
+    err->msg[sizeof err->msg - 1] = '\0';
+    return -1;
+  }
+  if (n != 0)
+    return dj_error(err, errno, "the container's init died during setup");
+  return 0;
+}
+
+static int write_pid_file(const char *path, pid_t pid, dj_err *err)
+{
+  char buf[32];
+  int len = snprintf(buf, sizeof buf, "%d", (int) pid);
+  if (dj_write_file_atomic(path, buf, (size_t) len, 0644, err) < 0)
+    return dj_err_wrap(err, "--pid-file");
+  return 0;
+}
+
+static int exit_code(int status)
+{
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return 255;
+}
+
+/* Forward signals (and relay the terminal) until the init exits. */
+static int supervise(struct run *r, int *exit_status, dj_err *err)
+{
+  sigset_t all;
+  sigfillset(&all);
+  _cleanup_close_ int sfd = signalfd(-1, &all, SFD_CLOEXEC);
+  if (sfd < 0)
+    return dj_error(err, errno, "signalfd");
+  struct termios saved;
+  bool raw = r->pty_master >= 0 && dj_console_raw(STDIN_FILENO, &saved);
+  bool stdin_open = r->pty_master >= 0;
+  int rc = 0;
+  for (;;) {
+    int status;
+    pid_t w = waitpid(r->pid, &status, WNOHANG);
+    if (w == r->pid) {
+      *exit_status = exit_code(status);
+      r->pid = 0;
+      break;
+    }
+    struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { r->pty_master, POLLIN, 0 },
+                             { stdin_open ? STDIN_FILENO : -1, POLLIN, 0 } };
+    if (poll(pfd, 3, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      rc = dj_error(err, errno, "poll");
+      break;
+    }
+    if (pfd[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == (ssize_t) sizeof si && si.ssi_signo != SIGCHLD) {
+        if (si.ssi_signo == SIGWINCH && r->pty_master >= 0)
+          dj_console_resize_from(STDIN_FILENO, r->pty_master);
+        else
+          kill(r->pid, (int) si.ssi_signo);
+      }
+    }
+    char buf[16384];
+    if (r->pty_master >= 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+      ssize_t n = read(r->pty_master, buf, sizeof buf);
+      if (n > 0)
+        dj_write_all(STDOUT_FILENO, buf, (size_t) n);
+      else if (n <= 0 && errno != EINTR && errno != EAGAIN) {
+        close(r->pty_master); /* EIO: every slave closed */
+        r->pty_master = -1;
+      }
+    }
+    if (stdin_open && (pfd[2].revents & (POLLIN | POLLHUP))) {
+      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n > 0 && r->pty_master >= 0)
+        dj_write_all(r->pty_master, buf, (size_t) n);
+      else if (n == 0)
+        stdin_open = false;
+    }
+  }
+  if (raw)
+    dj_console_restore(STDIN_FILENO, &saved);
+  return rc;
+}
+
+static void run_cleanup(struct run *r)
+{
+  dj_err ignored = { 0 };
+  if (r->pid > 0) {
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, NULL, 0);
+  }
+  if (r->cgroup != NULL && dj_cgroup_destroy(r->cgroup, &ignored) < 0)
+    dj_log_warn("cleanup: %s", ignored.msg);
+  if (r->state_made)
+    dj_state_remove(r->opts->state_root, r->opts->id);
+  if (r->seccomp != NULL)
+    seccomp_release(r->seccomp);
+  for (size_t i = 0; i < r->n_ns_fds; i++)
+    close(r->ns_fds[i]);
+  for (int i = 0; i < 2; i++)
+    if (r->sync[i] >= 0)
+      close(r->sync[i]);
+  if (r->pty_master >= 0)
+    close(r->pty_master);
+  if (r->pty_slave >= 0)
+    close(r->pty_slave);
+  sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
+}
+
+static int run_checks(struct run *r, dj_err *err)
+{
+  const struct dj_spec *spec = r->spec;
+  if (dj_container_id_check(r->opts->id, err) < 0)
+    return -1;
+  if (dj_reexec_check(err) < 0)
+    return -1;
+  if (dj_lsm_check(spec, err) < 0 || dj_rlimits_check(&spec->process, err) < 0)
+    return -1;
+  if (spec->seccomp != NULL) {
+    char **unknown = NULL;
+    if (dj_seccomp_build(spec->seccomp, &r->seccomp, &unknown, err) < 0)
+      return dj_err_wrap(err, "linux.seccomp");
+    for (char **u = unknown; u != NULL && *u != NULL; u++)
+      dj_log_warn("linux.seccomp: syscall \"%s\" is unknown to this libseccomp; its rule is not applied", *u);
+    dj_strvfreep(&unknown);
+  }
+  return 0;
+}
+
+int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts, int *exit_status, dj_err *err)
+{
+  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1 };
+  sigset_t all;
+  sigfillset(&all);
+  /* Block signals now; the init unblocks them just before exec, donjon reads them from a signalfd. */
+  sigprocmask(SIG_BLOCK, &all, &r.saved_mask);
+
+  int rc = -1;
+  if (run_checks(&r, err) < 0)
+    goto out;
+  if (dj_state_create(opts->state_root, opts->id, err) < 0)
+    goto out;
+  r.state_made = true;
+  if (open_namespaces(&r, err) < 0)
+    goto out;
+  if (dj_cgroup_create(spec, opts->id, &r.cgroup, err) < 0) {
+    dj_err_wrap(err, "cgroups");
+    goto out;
+  }
+  if (spec->process.terminal && dj_console_open(&spec->process, &r.pty_master, &r.pty_slave, err) < 0)
+    goto out;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r.sync) < 0) {
+    dj_error(err, errno, "socketpair");
+    goto out;
+  }
+  if (prepare_child_namespaces(&r, err) < 0)
+    goto out;
+  r.pid = clone_init(&r, err);
+  if (r.pid < 0) {
+    r.pid = 0;
+    goto out;
+  }
+  close(r.sync[1]);
+  r.sync[1] = -1;
+  if (r.pty_slave >= 0) {
+    close(r.pty_slave);
+    r.pty_slave = -1;
+  }
+  if (release_init(&r, err) < 0 || wait_exec(&r, err) < 0)
+    goto out;
+  if (dj_state_write(opts->state_root, opts->id, spec, opts->bundle, r.pid, "running", err) < 0)
+    goto out;
+  if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
+    goto out;
+  rc = supervise(&r, exit_status, err);
+out:
+  run_cleanup(&r);
+  return rc;
+}
