@@ -37,6 +37,9 @@ struct dj_mount {
   unsigned long propagation;/* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE, optionally |MS_REC; 0: none */
   bool bind;                /* "bind" or "rbind" (or type "bind") */
   bool recursive;           /* "rbind" / "r*" recursive attribute options */
+  unsigned long rec_flags;  /* of flags, those given as "r*" attributes (rro, rnosuid, ...): apply
+                             * to every submount (mount_setattr AT_RECURSIVE), not only the top */
+  unsigned long rec_clear_flags; /* of clear_flags, those given as "r*" (rrw, rsuid, ...) */
   bool idmap;               /* "idmap"/"ridmap": refused by the parser for now */
   char *data;               /* the remaining filesystem options, comma-joined; owned (freed) */
 };
