@@ -1,9 +1,16 @@
-/* The donjon command: main.c parses global flags and dispatches to one cmd_*.c per subcommand.
+/* The donjon command line. Two executables share this code:
+ *  - `donjon`: the OCI runtime commands (run, spec, and the lifecycle). Every container start
+ *    loads it twice (the re-exec from a read-only copy), so it links only sandbox/ and common/,
+ *    with jansson, libseccomp and libcap static (bench/README.md has the numbers);
+ *  - `donjon-agent`: the node agent and tenant tools (tpm, image, and later attest, node, launch),
+ *    which link tpm2-tss, OpenSSL, libarchive, libcurl. `donjon tpm ...` execs it with the same
+ *    arguments, so users only ever type `donjon`.
  * Commands parse their arguments, call the libraries and print; the libraries never print. */
 #ifndef DJ_CLI_H
 #define DJ_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -21,7 +28,11 @@ struct dj_cli_command {
   const char *name;
   int (*run)(struct dj_cli *cli, int argc, char **argv); /* argv[0] is the command name */
   const char *summary;
+  bool in_agent;             /* in donjon: run by donjon-agent (run is NULL here) */
 };
+
+/* Parse the global options, then run the named command of the table. */
+int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, size_t n_commands);
 
 /* Report a failure: "donjon: MSG" on stderr (and the log, if one was asked for). Returns the
  * exit status to use (1). */
@@ -29,7 +40,10 @@ int dj_cli_fail(const dj_err *err);
 /* Report a usage error for a command and return 2 (after printing "see donjon CMD --help"). */
 int dj_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* donjon's commands (cli/main.c's table) */
 int dj_cmd_run(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_spec(struct dj_cli *cli, int argc, char **argv);
+
+/* donjon-agent's commands (cli/agent.c's table): add yours here */
 
 #endif

@@ -1,8 +1,88 @@
+/* donjon run [--bundle DIR] [--pid-file FILE] [--preserve-fds N] [--no-pivot] [--no-new-keyring] ID */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
+#include "common/util.h"
+#include "sandbox/container.h"
+
+static void run_usage(FILE *out)
+{
+  fprintf(out,
+          "Usage: donjon run [OPTIONS] ID\n"
+          "\n"
+          "Create and run a container from an OCI bundle in the foreground; donjon exits with the\n"
+          "process's exit code (128+N when it was killed by signal N).\n"
+          "\n"
+          "  -b, --bundle DIR       the bundle directory holding config.json (default: .)\n"
+          "      --pid-file FILE    write the container's init pid to FILE\n"
+          "      --preserve-fds N   pass fds 3 .. 3+N-1 on to the container\n"
+          "      --no-pivot         MS_MOVE + chroot instead of pivot_root (for ramfs roots)\n"
+          "      --no-new-keyring   keep the caller's session keyring instead of a new one\n"
+          "  -h, --help             print this help\n");
+}
 
 int dj_cmd_run(struct dj_cli *cli, int argc, char **argv)
 {
+  enum { OPT_PID_FILE = 256, OPT_PRESERVE, OPT_NO_PIVOT, OPT_NO_KEYRING };
+  static const struct option opts[] = {
+    { "bundle", required_argument, NULL, 'b' },
+    { "pid-file", required_argument, NULL, OPT_PID_FILE },
+    { "preserve-fds", required_argument, NULL, OPT_PRESERVE },
+    { "no-pivot", no_argument, NULL, OPT_NO_PIVOT },
+    { "no-new-keyring", no_argument, NULL, OPT_NO_KEYRING },
+    { "help", no_argument, NULL, 'h' },
+    { 0 },
+  };
+  const char *bundle = ".";
+  struct dj_run_opts ro = { .state_root = cli->root };
+  int c;
+  while ((c = getopt_long(argc, argv, "+b:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'b': bundle = optarg; break;
+    case OPT_PID_FILE: ro.pid_file = optarg; break;
+    case OPT_PRESERVE: {
+      uint64_t n;
+      if (dj_parse_u64(optarg, &n) < 0 || n > 1000)
+        return dj_cli_usage("run", "--preserve-fds: \"%s\" is not a number from 0 to 1000", optarg);
+      ro.preserve_fds = (int) n;
+      break;
+    }
+    case OPT_NO_PIVOT: ro.no_pivot = true; break;
+    case OPT_NO_KEYRING: ro.no_new_keyring = true; break;
+    case 'h': run_usage(stdout); return 0;
+    default: return dj_cli_usage("run", "unknown option");
+    }
+  }
+  if (optind != argc - 1)
+    return dj_cli_usage("run", "expects exactly one container ID");
+  ro.id = argv[optind];
+
   dj_err err = { 0 };
-  dj_error(&err, 0, "run: being written");
-  return dj_cli_fail(&err);
+  char bundle_abs[PATH_MAX];
+  if (realpath(bundle, bundle_abs) == NULL) {
+    dj_error(&err, errno, "bundle %s", bundle);
+    return dj_cli_fail(&err);
+  }
+  ro.bundle = bundle_abs;
+  /* LISTEN_FDS (socket activation) are passed on too, as runc does, before the preserved ones. */
+  const char *listen = getenv("LISTEN_FDS");
+  uint64_t nlisten = 0;
+  if (listen != NULL && dj_parse_u64(listen, &nlisten) == 0 && nlisten <= 1000)
+    ro.preserve_fds += (int) nlisten;
+
+  _cleanup_spec_ struct dj_spec *spec = NULL;
+  if (dj_spec_load(bundle_abs, &spec, &err) < 0)
+    return dj_cli_fail(&err);
+  int status = 0;
+  if (dj_container_run(spec, &ro, &status, &err) < 0) {
+    dj_err_wrap(&err, "run %s", ro.id);
+    return dj_cli_fail(&err);
+  }
+  return status;
 }

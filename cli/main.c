@@ -1,139 +1,14 @@
-/* donjon: the OCI runtime, the confidential launcher and the image and TPM tools. */
-#include <getopt.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <fcntl.h>
-#include <unistd.h>
-
+/* donjon: the OCI runtime. Commands that need TPM, TLS or archive libraries run in donjon-agent
+ * (cli/agent.c), which donjon execs; see cli/cli.h for why. */
 #include "cli/cli.h"
-#include "sandbox/reexec.h"
 
 static const struct dj_cli_command commands[] = {
-  { "run", dj_cmd_run, "create and run a container from an OCI bundle" },
-  { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)" },
+  { "run", dj_cmd_run, "create and run a container from an OCI bundle", false },
+  { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
+  /* donjon-agent's commands: { "NAME", NULL, "SUMMARY", true } */
 };
-
-static void usage(FILE *out)
-{
-  fprintf(out,
-          "Usage: donjon [GLOBAL OPTIONS] COMMAND [ARGS]\n"
-          "\n"
-          "Confidential workloads for sovereign clouds: an OCI runtime with a hardened jail.\n"
-          "\n"
-          "Commands:\n");
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out,
-          "\n"
-          "Global options:\n"
-          "  --root DIR             state directory (default /run/donjon)\n"
-          "  --log FILE             write log lines to FILE\n"
-          "  --log-format text|json format of log lines (json: level, msg, time)\n"
-          "  --debug                log debug messages\n"
-          "  --systemd-cgroup       manage cgroups through systemd (refused: no systemd support)\n"
-          "  --rootless             accepted for compatibility; donjon decides from its uid\n"
-          "  -v, --version          print the version\n"
-          "  -h, --help             print this help\n"
-          "\n"
-          "Run 'donjon COMMAND --help' for a command's options.\n");
-}
-
-int dj_cli_fail(const dj_err *err)
-{
-  fprintf(stderr, "donjon: %s\n", err->msg);
-  if (dj_log_get_fd() != 2)
-    dj_log_error("%s", err->msg);
-  return 1;
-}
-
-int dj_cli_usage(const char *cmd, const char *fmt, ...)
-{
-  va_list ap;
-  fprintf(stderr, "donjon %s: ", cmd);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\nsee 'donjon %s --help'\n", cmd);
-  return 2;
-}
 
 int main(int argc, char **argv)
 {
-  /* Before anything else: a command that enters a container must run from a copy of donjon
-   * the container cannot write (CVE-2019-5736). */
-  dj_reexec_maybe(argc, argv);
-
-  struct dj_cli cli = { .root = "/run/donjon", .log_format = DJ_LOG_TEXT };
-  enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_SYSTEMD, OPT_ROOTLESS, OPT_CRIU };
-  static const struct option opts[] = {
-    { "root", required_argument, NULL, OPT_ROOT },
-    { "log", required_argument, NULL, OPT_LOG },
-    { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
-    { "debug", no_argument, NULL, OPT_DEBUG },
-    { "systemd-cgroup", no_argument, NULL, OPT_SYSTEMD },
-    { "rootless", optional_argument, NULL, OPT_ROOTLESS },
-    { "criu", required_argument, NULL, OPT_CRIU },
-    { "version", no_argument, NULL, 'v' },
-    { "help", no_argument, NULL, 'h' },
-    { 0 },
-  };
-  int c;
-  /* '+': stop at the command name; its own options are the command's. */
-  while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
-    switch (c) {
-    case OPT_ROOT: cli.root = optarg; break;
-    case OPT_LOG: cli.log_file = optarg; break;
-    case OPT_LOG_FORMAT:
-      if (dj_log_format_parse(optarg, &cli.log_format) < 0) {
-        fprintf(stderr, "donjon: --log-format: unknown format \"%s\" (text or json)\n", optarg);
-        return 2;
-      }
-      break;
-    case OPT_DEBUG: cli.debug = true; break;
-    case OPT_SYSTEMD: cli.systemd_cgroup = true; break;
-    case OPT_ROOTLESS: cli.rootless = optarg == NULL || strcmp(optarg, "false") != 0; break;
-    case OPT_CRIU: break; /* accepted and ignored, as crun does: no checkpoint support */
-    case 'v':
-      printf("donjon version %s\nspec: 1.2.0\n", DJ_VERSION);
-      return 0;
-    case 'h':
-      usage(stdout);
-      return 0;
-    default:
-      usage(stderr);
-      return 2;
-    }
-  }
-  int log_fd = -1;
-  if (cli.log_file != NULL) {
-    log_fd = open(cli.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (log_fd < 0) {
-      perror("donjon: --log");
-      return 1;
-    }
-  }
-  dj_log_setup(log_fd, cli.log_format, cli.debug ? DJ_LOG_DEBUG : DJ_LOG_WARNING);
-
-  if (optind >= argc) {
-    usage(stderr);
-    return 2;
-  }
-  if (cli.systemd_cgroup) {
-    dj_err err = { 0 };
-    dj_error(&err, 0, "--systemd-cgroup: no systemd is running on this host and donjon does not map the "
-                      "systemd cgroup driver to cgroupfs silently; configure the cgroupfs driver instead");
-    return dj_cli_fail(&err);
-  }
-  int idx = optind;
-  const char *name = argv[idx];
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-    if (strcmp(commands[i].name, name) == 0) {
-      optind = 0; /* each command runs getopt from scratch on its own argv */
-      return commands[i].run(&cli, argc - idx, argv + idx);
-    }
-  }
-  fprintf(stderr, "donjon: unknown command \"%s\"; see 'donjon --help'\n", name);
-  return 2;
+  return dj_cli_main(argc, argv, commands, sizeof commands / sizeof commands[0]);
 }

@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <string.h>
 #include <sys/stat.h>
-
-#include <openssl/crypto.h>
 
 void dj_freep(void *p)
 {
@@ -84,7 +83,7 @@ char *dj_xasprintf(const char *fmt, ...)
 void dj_wipe(void *p, size_t n)
 {
   if (p != NULL && n > 0)
-    OPENSSL_cleanse(p, n);
+    explicit_bzero(p, n);
 }
 
 int dj_write_all(int fd, const void *buf, size_t n)

@@ -146,10 +146,12 @@ int dj_caps_apply(const struct dj_caps *caps, dj_err *err)
   if (cap_reset_ambient() < 0 && errno != EINVAL)
     return dj_error(err, errno, "clear the ambient capability set");
   for (int c = 0; c < 64; c++) {
-    if (!(caps->ambient & (1ULL << c)))
+    /* The kernel raises an ambient capability only if it is permitted and inheritable; `runc spec`
+     * asks for ambient ones it does not make inheritable, and runc and crun skip those. */
+    if (!(caps->ambient & caps->inheritable & caps->permitted & (1ULL << c)))
       continue;
     if (cap_set_ambient((cap_value_t) c, CAP_SET) < 0)
-      return dj_error(err, errno, "raise ambient capability %s (it must also be permitted and inheritable)",
+      return dj_error(err, errno, "raise ambient capability %s",
                       dj_cap_name(c) ? dj_cap_name(c) : "?");
   }
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)

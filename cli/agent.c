@@ -1,0 +1,13 @@
+/* donjon-agent: the node agent and tenant tools, run by `donjon CMD` for the commands that link
+ * tpm2-tss, OpenSSL, libarchive or libcurl (see cli/cli.h). Add each command here AND as
+ * { "NAME", NULL, "SUMMARY", true } in cli/main.c's table. */
+#include "cli/cli.h"
+
+static const struct dj_cli_command commands[] = {
+  { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
+};
+
+int main(int argc, char **argv)
+{
+  return dj_cli_main(argc, argv, commands, sizeof commands / sizeof commands[0]);
+}
