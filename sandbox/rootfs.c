@@ -65,6 +65,9 @@ static int root_open(const struct dj_spec *spec, const struct dj_rootfs_opts *op
 {
   char root[PATH_MAX];
   bundle_path(opts, spec->root_path != NULL ? spec->root_path : "rootfs", root, sizeof root);
+  /* Before the bind, so that the root mount is not cloned into a shared peer group. */
+  if ((spec->rootfs_propagation & MS_SHARED) && make_parent_private(root, err) < 0)
+    return dj_err_wrap(err, "linux.rootfsPropagation");
   _cleanup_close_ int tree = dj_sys_open_tree(AT_FDCWD, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (tree < 0)
     return dj_error(err, errno, "root.path %s: open_tree", root);
@@ -73,8 +76,6 @@ static int root_open(const struct dj_spec *spec, const struct dj_rootfs_opts *op
     return dj_error(err, ENOTDIR, "root.path %s", root);
   if (dj_sys_move_mount(tree, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     return dj_error(err, errno, "root.path %s: bind it onto itself", root);
-  if ((spec->rootfs_propagation & MS_SHARED) && make_parent_private(root, err) < 0)
-    return dj_err_wrap(err, "linux.rootfsPropagation");
   return dj_steal_fd(&tree);
 }
 
@@ -266,6 +267,10 @@ int dj_rootfs_setup(const struct dj_spec *spec, const struct dj_rootfs_opts *opt
   if (mask_paths(spec, rootfd, nullfd, err) < 0 || readonly_paths(spec, rootfd, err) < 0)
     return -1;
   if (enter_root(rootfd, opts->no_pivot, err) < 0)
+    return -1;
+  /* pivot_root refuses a shared new root: a shared root is made so only once inside it. */
+  if ((spec->rootfs_propagation & MS_SHARED) &&
+      dj_mount_propagate(rootfd, spec->rootfs_propagation, "linux.rootfsPropagation: make / shared", err) < 0)
     return -1;
   if (spec->root_readonly) {
     /* Only the root mount itself, as runc remounts it: /dev, /proc, tmpfs mounts keep theirs. */
