@@ -180,7 +180,7 @@ static int mask_paths(const struct dj_spec *spec, int rootfd, int nullfd, dj_err
     if (fd < 0 || fstat(fd, &st) < 0)
       return dj_error(err, errno, "%s", what);
     if (S_ISDIR(st.st_mode)) {
-      _cleanup_close_ int mfd = dj_fs_detached(what, "tmpfs", "tmpfs", "size=0",
+      _cleanup_close_ int mfd = dj_fs_detached(what, "tmpfs", "tmpfs", NULL,
                                                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                                                MOUNT_ATTR_NOEXEC, err);
       if (mfd < 0 || dj_mount_attach(mfd, fd, 0, what, err) < 0)

@@ -162,10 +162,15 @@ static void report(int fd, const char *prefix, const char *text)
   dj_write_all(fd, buf, (size_t) n);
 }
 
+static int console_from_before = -1; /* a pty a before() hook opened inside the child's namespace */
+
 static __attribute__((noreturn)) void container_init(const struct run *r, int out)
 {
   dj_err err = { 0 };
-  if (dj_rootfs_setup(r->spec, &r->opts, &err) < 0) {
+  struct dj_rootfs_opts opts = r->opts;
+  if (console_from_before >= 0)
+    opts.console_fd = console_from_before;
+  if (dj_rootfs_setup(r->spec, &opts, &err) < 0) {
     report(out, r->expect_setup_failure ? "" : "setup failed: ", err.msg);
     _exit(r->expect_setup_failure ? 0 : 2);
   }
@@ -960,5 +965,57 @@ Test(rootfs, rootfs_propagation_shared_still_pivots)
   s.n_mounts = 1;
   struct run r = default_run(&s);
   r.check = check_shared;
+  RUN_OK(&r);
+}
+
+static char pty_path[64];
+
+static int zero_over_pty(void)
+{
+  return overmount_dev(pty_path, "/dev/zero");
+}
+
+Test(rootfs, console_is_never_taken_from_a_swapped_path)
+{
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  cr_assert_geq(master, 0);
+  cr_assert_eq(grantpt(master), 0);
+  cr_assert_eq(unlockpt(master), 0);
+  snprintf(pty_path, sizeof pty_path, "%s", ptsname(master));
+  int slave = open(pty_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  cr_assert_geq(slave, 0);
+  struct dj_spec s;
+  default_spec(&s);
+  struct run r = default_run(&s);
+  r.opts.console_fd = slave;
+  /* The pty was opened in another mount namespace, so the kernel will not clone its mount from the
+   * fd: the pty's path is used, and must be refused now that it names another device. */
+  r.before = zero_over_pty;
+  r.expect_setup_failure = true;
+  int rc = run_container(&r);
+  cr_assert_eq(rc, 0, "exit %d: %s", rc, msg);
+  cr_assert(strstr(msg, "is not the console fd's pty") != NULL, "%s", msg);
+  close(slave);
+  close(master);
+}
+
+static int open_pty_inside(void)
+{
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+    return fail("posix_openpt");
+  console_from_before = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  console_slave = console_from_before;
+  return console_from_before < 0 ? fail("open the pty slave") : 0;
+}
+
+Test(rootfs, console_bound_from_the_fd_itself)
+{
+  /* Opened in the container's own mount namespace, the pty's mount is cloned from its fd. */
+  struct dj_spec s;
+  default_spec(&s);
+  struct run r = default_run(&s);
+  r.before = open_pty_inside;
+  r.check = check_console;
   RUN_OK(&r);
 }
