@@ -94,9 +94,10 @@ int dj_mlog_parse(const char *buf, size_t len, struct dj_mlog *out, dj_err *err)
     }
     out->count++;
     if (e->seq != out->count - 1) {
+      unsigned long long seq = (unsigned long long) e->seq;
       dj_mlog_free(out);
       return dj_error_code(err, DJ_ATTEST_E_LOG_FORMAT, "measurement log: line %zu: seq %llu, expected %zu", lineno,
-                           (unsigned long long) e->seq, lineno - 1);
+                           seq, lineno - 1);
     }
     pos += llen + 1;
   }
