@@ -596,6 +596,9 @@ static int check_swapped_null(void)
   close(fd);
   EXPECT(read_is("/etc/victim", "secret\n"), "the symlink's target was written or mounted over");
   EXPECT(is_chr("/dev/null", 1, 3), "/dev/null was not replaced by the real device");
+  char link[64] = "";
+  EXPECT(readlink("/dev/ptmx", link, sizeof link - 1) > 0 && strcmp(link, "pts/ptmx") == 0,
+         "the image's /dev/ptmx was kept: \"%s\"", link);
   struct stat st;
   EXPECT(stat("/etc/victim", &st) == 0 && S_ISREG(st.st_mode), "/etc/victim was mounted over");
   return 0;
@@ -609,6 +612,8 @@ Test(rootfs, swapped_dev_null_changes_nothing)
   bpath(p, sizeof p, "rootfs/etc/masked");
   write_file(p, "hidden\n");
   bpath(p, sizeof p, "rootfs/dev/null");
+  cr_assert_eq(symlink("/etc/victim", p), 0);
+  bpath(p, sizeof p, "rootfs/dev/ptmx");
   cr_assert_eq(symlink("/etc/victim", p), 0);
   struct dj_mount mounts[] = { M("/proc", "proc", "proc", 0, NULL) }; /* no /dev tmpfs: the image's /dev */
   const char *mask[] = { "/proc/keys", "/etc/masked" };
