@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "common/safepath.h"
 #include "common/util.h"
@@ -95,6 +98,30 @@ static int devnull_open(dj_err *err)
   return dj_steal_fd(&fd);
 }
 
+/* Where a config mount may land: never over the root itself, and on procfs only where runc allows
+ * (LXCFS-style files), since an over-mounted /proc file can lie to or redirect the runtime. */
+static int check_target(const struct dj_mount *m, int rootfd, int target, const char *what, dj_err *err)
+{
+  static const char *const proc_allowed[] = { "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                                              "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
+                                              "/proc/net/dev", "/proc/sys/kernel/ns_last_pid" };
+  struct stat a, b;
+  if (fstat(rootfd, &a) < 0 || fstat(target, &b) < 0)
+    return dj_error(err, errno, "%s: stat the destination", what);
+  if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return dj_error(err, EINVAL, "%s: the destination is the container's root", what);
+  struct statfs sfs;
+  if (fstatfs(target, &sfs) < 0)
+    return dj_error(err, errno, "%s: statfs the destination", what);
+  if (sfs.f_type != PROC_SUPER_MAGIC || (!m->bind && m->type != NULL && strcmp(m->type, "proc") == 0))
+    return 0;
+  for (size_t i = 0; i < DJ_ARRAY_SIZE(proc_allowed); i++)
+    if (strcmp(m->destination, proc_allowed[i]) == 0)
+      return 0;
+  return dj_error(err, EPERM, "%s: mounting over procfs is only allowed on /proc/cpuinfo, /proc/meminfo and "
+                  "the other LXCFS files", what);
+}
+
 static int mount_bind(const struct dj_mount *m, int rootfd, const struct dj_rootfs_opts *opts, const char *what,
                       dj_err *err)
 {
@@ -110,6 +137,8 @@ static int mount_bind(const struct dj_mount *m, int rootfd, const struct dj_root
                                                     : dj_mkfile_in_root(rootfd, m->destination, 0644, err);
   if (target < 0)
     return dj_err_wrap(err, "%s", what);
+  if (check_target(m, rootfd, target, what, err) < 0)
+    return -1;
   struct mount_attr attr = { 0 };
   dj_mount_attr_from_flags(m->flags, m->clear_flags, &attr);
   return dj_bind_fd(srcfd, m->recursive, &attr, target, m->propagation, what, err);
@@ -121,6 +150,8 @@ static int mount_fs(const struct dj_spec *spec, const struct dj_mount *m, int ro
   _cleanup_close_ int target = dj_mkdirs_in_root(rootfd, m->destination, 0755, err);
   if (target < 0)
     return dj_err_wrap(err, "%s", what);
+  if (check_target(m, rootfd, target, what, err) < 0)
+    return -1;
   struct mount_attr attr = { 0 };
   dj_mount_attr_from_flags(m->flags, m->clear_flags, &attr);
   unsigned set = (unsigned) attr.attr_set;

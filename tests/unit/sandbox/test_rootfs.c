@@ -725,3 +725,44 @@ Test(procfs, handle_where_a_new_procfs_is_refused)
   cr_assert_eq(waitpid(c, &st, 0), c);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, msg);
 }
+
+static int check_lxcfs_bind(void)
+{
+  EXPECT(read_is("/proc/cpuinfo", "bound file\n"), "/proc/cpuinfo is not the bound file");
+  return 0;
+}
+
+Test(rootfs, mount_targets_on_procfs_and_the_root)
+{
+  char p[PATH_MAX * 2];
+  bpath(p, sizeof p, "rootfs/sysctl");
+  cr_assert_eq(symlink("/proc/sys", p), 0);
+  struct dj_mount allowed[] = { M("/proc", "proc", "proc", 0, NULL),
+                                { .destination = "/proc/cpuinfo", .source = "hostfile", .bind = true, .flags = MS_BIND } };
+  struct dj_spec s;
+  memset(&s, 0, sizeof s);
+  s.root_path = "rootfs";
+  s.mounts = allowed;
+  s.n_mounts = 2;
+  struct run r = default_run(&s);
+  r.check = check_lxcfs_bind;
+  RUN_OK(&r);
+
+  static const struct { struct dj_mount m; const char *err; } refused[] = {
+    { M("/proc/sys", "tmpfs", "tmpfs", 0, NULL), "mount tmpfs on /proc/sys: mounting over procfs" },
+    { M("/sysctl/kernel", "tmpfs", "tmpfs", 0, NULL), "mount tmpfs on /sysctl/kernel: mounting over procfs" },
+    { { .destination = "/proc/self/attr/exec", .source = "hostfile", .bind = true, .flags = MS_BIND },
+      "mount bind on /proc/self/attr/exec: mounting over procfs" },
+    { M("/", "tmpfs", "tmpfs", 0, NULL), "mount tmpfs on /: the destination is the container's root" },
+    { M("/proc/..", "tmpfs", "tmpfs", 0, NULL), "the destination is the container's root" },
+  };
+  for (size_t i = 0; i < DJ_ARRAY_SIZE(refused); i++) {
+    struct dj_mount two[] = { M("/proc", "proc", "proc", 0, NULL), refused[i].m };
+    s.mounts = two;
+    r.check = NULL;
+    r.expect_setup_failure = true;
+    int rc = run_container(&r);
+    cr_assert_eq(rc, 0, "%s: exit %d: %s", refused[i].m.destination, rc, msg);
+    cr_assert(strstr(msg, refused[i].err) != NULL, "%s", msg);
+  }
+}
