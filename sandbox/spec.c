@@ -225,7 +225,7 @@ static int parse_caps(json_t *proc, struct dj_caps *caps, dj_err *err)
   static const char *const sets[] = { "bounding", "effective", "inheritable", "permitted", "ambient" };
   uint64_t *masks[] = { &caps->bounding, &caps->effective, &caps->inheritable, &caps->permitted, &caps->ambient };
   char p[DJ_JPATH_MAX], ip[DJ_JPATH_MAX];
-  json_t *obj;
+  json_t *obj = NULL;
   TRY(dj_json_opt_object(proc, "capabilities", "process", &obj, err));
   if (obj == NULL)
     return 0;
