@@ -5,6 +5,7 @@
 
 static const struct dj_cli_command commands[] = {
   { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
+  { "image", dj_cmd_image, "encrypted OCI images: inspect, encrypt, decrypt, unpack, bundle", false },
 };
 
 int main(int argc, char **argv)

@@ -523,8 +523,12 @@ int dj_jwe_decrypt(const char *jwe, size_t len, EVP_PKEY *key, uint8_t **pt, siz
       json_object_set(r, "encrypted_key", ek);
     json_array_append_new(flat, r);
     recipients = flat;
-  } else if (json_object_get(doc, "encrypted_key") != NULL || json_object_get(doc, "header") != NULL) {
-    dj_error(err, 0, "jwe: both \"recipients\" and a flattened \"encrypted_key\"/\"header\"");
+  } else if (json_object_get(doc, "header") != NULL ||
+             (json_object_get(doc, "encrypted_key") != NULL &&
+              !json_equal(json_object_get(doc, "encrypted_key"),
+                          json_object_get(json_array_get(recipients, 0), "encrypted_key")))) {
+    /* go-jose repeats the first recipient's encrypted_key at the top: only that is accepted. */
+    dj_error(err, 0, "jwe: both \"recipients\" and a flattened \"encrypted_key\" or \"header\"");
     goto out;
   }
   size_t nrec = json_array_size(recipients);

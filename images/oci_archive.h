@@ -1,0 +1,19 @@
+/* oci-archive: an OCI layout in a tar file. Reading extracts only the layout's own files
+ * (oci-layout, index.json, blobs/sha256/<hex>) into a private temporary directory; writing tars
+ * a layout directory. libarchive parses the tar; donjon decides what is written where. */
+#ifndef DJ_IMAGES_ARCHIVE_H
+#define DJ_IMAGES_ARCHIVE_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define DJ_OCI_ARCHIVE_MAX_ENTRIES 100000
+
+/* Extract FILE into a new directory under $TMPDIR (default /var/tmp); *tmpdir is malloc'd and
+ * the caller removes it (dj_remove_tree). Nothing is left behind on failure. */
+int dj_oci_archive_extract(const char *file, char **tmpdir, dj_err *err);
+/* Write the layout directory dir as a tar archive at file (replaced atomically). */
+int dj_oci_archive_write(const char *dir, const char *file, dj_err *err);
+
+#endif

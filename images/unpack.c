@@ -1,0 +1,515 @@
+#include "images/unpack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/safepath.h"
+#include "common/util.h"
+#include "images/layerstream.h"
+#include "images/tree.h"
+
+#define WH_PREFIX ".wh."
+#define WH_OPAQUE ".wh..wh..opq"
+
+void dj_unpack_opts_default(struct dj_unpack_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  o->chown = geteuid() == 0;
+  o->max_layer_size = 64ull << 30;
+  o->max_file_size = 16ull << 30;
+  o->max_total_size = 64ull << 30;
+  o->max_entries = 1000000;
+  o->max_depth = 128;
+}
+
+/* The paths created by the current layer, as 64-bit hashes (for the opaque-whiteout rule). A
+ * collision can only keep a lower-layer file the image itself shipped. */
+struct pathset {
+  uint64_t *slots;
+  size_t cap, n;
+};
+
+static uint64_t path_hash(const char *s, size_t n)
+{
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t) s[i];
+    h *= 1099511628211ull;
+  }
+  return h ? h : 1;
+}
+
+static void pathset_add(struct pathset *s, const char *p)
+{
+  if (2 * (s->n + 1) > s->cap) {
+    struct pathset g = { .cap = s->cap ? 2 * s->cap : 1024 };
+    g.slots = dj_xcalloc(g.cap, sizeof *g.slots);
+    for (size_t i = 0; i < s->cap; i++)
+      if (s->slots[i]) {
+        size_t j = s->slots[i] & (g.cap - 1);
+        while (g.slots[j])
+          j = (j + 1) & (g.cap - 1);
+        g.slots[j] = s->slots[i];
+        g.n++;
+      }
+    free(s->slots);
+    *s = g;
+  }
+  uint64_t h = path_hash(p, strlen(p));
+  size_t j = h & (s->cap - 1);
+  while (s->slots[j] && s->slots[j] != h)
+    j = (j + 1) & (s->cap - 1);
+  if (!s->slots[j]) {
+    s->slots[j] = h;
+    s->n++;
+  }
+}
+
+static bool pathset_has(const struct pathset *s, const char *p)
+{
+  if (s->cap == 0)
+    return false;
+  uint64_t h = path_hash(p, strlen(p));
+  for (size_t j = h & (s->cap - 1); s->slots[j]; j = (j + 1) & (s->cap - 1))
+    if (s->slots[j] == h)
+      return true;
+  return false;
+}
+
+struct unpack {
+  int rootfd;
+  const struct dj_unpack_opts *o;
+  uint64_t entries, total;
+  struct pathset layer_paths;
+};
+
+/* Normalise an entry name: no leading "/" or "./", no "." or empty components, "..": refused.
+ * Writes "a/b/c" (or "" for the root itself) into out. */
+static int name_normalise(const char *name, char *out, size_t out_size, unsigned max_depth, unsigned *depth,
+                          dj_err *err)
+{
+  size_t o = 0;
+  unsigned d = 0;
+  const char *p = name;
+  while (*p) {
+    while (*p == '/')
+      p++;
+    if (!*p)
+      break;
+    const char *e = strchrnul(p, '/');
+    size_t len = (size_t) (e - p);
+    if (len == 2 && p[0] == '.' && p[1] == '.')
+      return dj_error(err, 0, "has a \"..\" component (it would leave the root)");
+    if (!(len == 1 && p[0] == '.')) {
+      if (len > NAME_MAX)
+        return dj_error(err, ENAMETOOLONG, "a component is longer than %d bytes", NAME_MAX);
+      if (++d > max_depth)
+        return dj_error(err, 0, "more than %u components deep", max_depth);
+      if (o + len + 2 > out_size)
+        return dj_error(err, ENAMETOOLONG, "longer than %zu bytes", out_size - 1);
+      if (o)
+        out[o++] = '/';
+      memcpy(out + o, p, len);
+      o += len;
+    }
+    p = e;
+  }
+  out[o] = '\0';
+  *depth = d;
+  return 0;
+}
+
+/* Open the parent directory of path inside the root, creating missing directories. */
+static int parent_open(struct unpack *u, const char *path, char *base_out, dj_err *err)
+{
+  char parent[PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL) {
+    strcpy(parent, "/");
+    strcpy(base_out, path);
+  } else {
+    memcpy(parent, path, (size_t) (slash - path));
+    parent[slash - path] = '\0';
+    strcpy(base_out, slash + 1);
+  }
+  int fd = dj_openat2(u->rootfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+  if (fd >= 0)
+    return fd;
+  if (errno != ENOENT)
+    return dj_error(err, errno, "open its directory");
+  /* Parents a layer did not list are created as tar does; openat2 keeps them inside the root. */
+  _cleanup_close_ int made = dj_mkdirs_in_root(u->rootfd, parent, 0755, err);
+  if (made < 0)
+    return -1;
+  return dj_steal_fd(&made);
+}
+
+static int remove_at(int dirfd, const char *name)
+{
+  if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+    return 0;
+  if (errno != EISDIR && errno != EPERM)
+    return -1;
+  int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub >= 0) {
+    dj_empty_dir(sub);
+    close(sub);
+  }
+  return unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+static int map_id(const struct dj_idmap *m, int64_t id, const char *what, uint32_t *out, dj_err *err)
+{
+  if (id < 0 || id > UINT32_MAX)
+    return dj_error(err, 0, "%s %lld out of range", what, (long long) id);
+  if (m->size == 0) {
+    *out = (uint32_t) id;
+    return 0;
+  }
+  if ((uint64_t) id < m->container || (uint64_t) id >= (uint64_t) m->container + m->size)
+    return dj_error(err, 0, "%s %lld is outside the mapping %u:%u:%u", what, (long long) id, m->container, m->host,
+                    m->size);
+  *out = m->host + (uint32_t) ((uint64_t) id - m->container);
+  return 0;
+}
+
+static bool xattr_allowed(const char *name, const struct dj_unpack_opts *o)
+{
+  if (strncmp(name, "user.", 5) == 0)
+    return true;
+  /* File capabilities are privilege, like setuid: kept only when setuid is. */
+  return o->keep_setid && strcmp(name, "security.capability") == 0;
+}
+
+static int apply_xattrs(struct archive_entry *e, int fd, const struct dj_unpack_opts *o, dj_err *err)
+{
+  const char *name;
+  const void *value;
+  size_t size;
+  archive_entry_xattr_reset(e);
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    if (!xattr_allowed(name, o))
+      continue; /* trusted.*, security.*, system.*: filtered out */
+    if (fsetxattr(fd, name, value, size, 0) < 0 && errno != ENOTSUP)
+      return dj_error(err, errno, "set xattr %s", name);
+  }
+  return 0;
+}
+
+static int write_data(struct archive *a, int fd, int64_t size, dj_err *err)
+{
+  const void *buf;
+  size_t len;
+  la_int64_t off;
+  int r;
+  while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+    if (off < 0 || (uint64_t) off + len > (uint64_t) size)
+      return dj_error(err, 0, "data beyond the entry's size");
+    /* pwrite at the block's offset: holes of sparse entries stay holes. */
+    const uint8_t *p = buf;
+    while (len > 0) {
+      ssize_t w = pwrite(fd, p, len, off);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return dj_error(err, errno, "write");
+      p += w;
+      off += w;
+      len -= (size_t) w;
+    }
+  }
+  if (r != ARCHIVE_EOF)
+    return dj_error(err, 0, "read data: %s", archive_error_string(a));
+  if (ftruncate(fd, size) < 0)
+    return dj_error(err, errno, "set size");
+  return 0;
+}
+
+/* Apply an opaque whiteout: remove what lower layers put in dir (this layer's entries stay). */
+static int opaque_apply(struct unpack *u, const char *dir, dj_err *err)
+{
+  int dfd = dj_openat2(u->rootfd, *dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+  if (dfd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    return dj_error(err, errno, "open directory");
+  }
+  DIR *d = fdopendir(dfd);
+  if (d == NULL) {
+    close(dfd);
+    return dj_error(err, errno, "read directory");
+  }
+  struct dirent *de;
+  int r = 0;
+  char child[PATH_MAX + NAME_MAX + 2];
+  while (r == 0 && (de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if ((size_t) snprintf(child, sizeof child, "%.*s%s%s", PATH_MAX - NAME_MAX - 2, dir, *dir ? "/" : "",
+                          de->d_name) >= sizeof child)
+      continue;
+    if (pathset_has(&u->layer_paths, child))
+      continue;
+    if (remove_at(dfd, de->d_name) < 0)
+      r = dj_error(err, errno, "remove %s", child);
+  }
+  closedir(d);
+  return r;
+}
+
+static int entry_whiteout(struct unpack *u, const char *path, const char *base, int pfd, dj_err *err)
+{
+  if (strcmp(base, WH_OPAQUE) == 0) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int) (base - path > 0 ? base - path - 1 : 0), path);
+    return opaque_apply(u, dir, err);
+  }
+  const char *victim = base + strlen(WH_PREFIX);
+  if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0 || strchr(victim, '/'))
+    return dj_error(err, 0, "whiteout of \"%s\" is invalid", victim);
+  if (remove_at(pfd, victim) < 0)
+    return dj_error(err, errno, "remove whited-out %s", victim);
+  return 0;
+}
+
+static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entry *e, const char *path,
+                        dj_err *err)
+{
+  const struct dj_unpack_opts *o = u->o;
+  char base[NAME_MAX + 1];
+  if (*path == '\0')
+    return 0; /* the root itself ("./"): DIR keeps its own metadata */
+  _cleanup_close_ int pfd = parent_open(u, path, base, err);
+  if (pfd < 0)
+    return -1;
+  if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+    return entry_whiteout(u, path, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, pfd, err);
+
+  mode_t type = archive_entry_filetype(e);
+  const char *hardlink = archive_entry_hardlink(e);
+  mode_t perm = archive_entry_perm(e) & 07777;
+  if (!o->keep_setid)
+    perm &= type == AE_IFDIR ? (mode_t) ~S_ISUID : (mode_t) ~(S_ISUID | S_ISGID);
+  uint32_t uid = 0, gid = 0;
+  if (map_id(&o->uid_map, archive_entry_uid(e), "uid", &uid, err) < 0 ||
+      map_id(&o->gid_map, archive_entry_gid(e), "gid", &gid, err) < 0)
+    return -1;
+
+  struct stat st;
+  bool exists = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  /* Replace, never merge: only a directory over a directory is kept. */
+  if (exists && !(type == AE_IFDIR && hardlink == NULL && S_ISDIR(st.st_mode))) {
+    if (remove_at(pfd, base) < 0)
+      return dj_error(err, errno, "replace the existing entry");
+    exists = false;
+  }
+
+  _cleanup_close_ int fd = -1;
+  if (hardlink != NULL) {
+    char target[PATH_MAX];
+    unsigned depth;
+    if (name_normalise(hardlink, target, sizeof target, o->max_depth, &depth, err) < 0)
+      return dj_err_wrap(err, "hard link target \"%s\"", hardlink);
+    /* The target is looked up inside the root, without following any symlink. */
+    _cleanup_close_ int tfd = dj_openat2(u->rootfd, target, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
+                                         DJ_RESOLVE_ROOT_FLAGS | RESOLVE_NO_SYMLINKS);
+    if (tfd < 0)
+      return dj_error(err, errno, "hard link target \"%s\"", target);
+    struct stat ts;
+    if (fstat(tfd, &ts) < 0 || S_ISDIR(ts.st_mode))
+      return dj_error(err, 0, "hard link target \"%s\" is a directory", target);
+    if (linkat(tfd, "", pfd, base, AT_EMPTY_PATH) < 0)
+      return dj_error(err, errno, "hard link to \"%s\"", target);
+    pathset_add(&u->layer_paths, path);
+    return 0;
+  }
+  switch (type) {
+  case AE_IFREG: {
+    int64_t size = archive_entry_size(e);
+    if (size < 0 || (uint64_t) size > o->max_file_size)
+      return dj_error(err, 0, "file of %lld bytes, more than the %llu allowed", (long long) size,
+                      (unsigned long long) o->max_file_size);
+    u->total += (uint64_t) size;
+    if (u->total > o->max_total_size)
+      return dj_error(err, 0, "the image's files exceed %llu bytes", (unsigned long long) o->max_total_size);
+    fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return dj_error(err, errno, "create");
+    if (write_data(a, fd, size, err) < 0)
+      return -1;
+    break;
+  }
+  case AE_IFDIR:
+    if (!exists && mkdirat(pfd, base, 0700) < 0)
+      return dj_error(err, errno, "mkdir");
+    fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return dj_error(err, errno, "open the directory");
+    break;
+  case AE_IFLNK: {
+    const char *target = archive_entry_symlink(e);
+    if (target == NULL || *target == '\0')
+      return dj_error(err, 0, "symlink without a target");
+    /* Verbatim: it is resolved later inside the container's root, never by us. */
+    if (symlinkat(target, pfd, base) < 0)
+      return dj_error(err, errno, "symlink");
+    if (o->chown && fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+      return dj_error(err, errno, "chown");
+    pathset_add(&u->layer_paths, path);
+    return 0;
+  }
+  case AE_IFCHR:
+  case AE_IFBLK:
+  case AE_IFIFO:
+    if (type != AE_IFIFO && !o->allow_devices)
+      return dj_error(err, 0, "device node %u:%u refused", (unsigned) archive_entry_rdevmajor(e),
+                      (unsigned) archive_entry_rdevminor(e));
+    if (mknodat(pfd, base, type | 0600, type == AE_IFIFO ? 0 : archive_entry_rdev(e)) < 0)
+      return dj_error(err, errno, "mknod");
+    fd = openat(pfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return dj_error(err, errno, "open");
+    break;
+  default:
+    return dj_error(err, 0, "entry type %#o is not supported", (unsigned) type);
+  }
+  pathset_add(&u->layer_paths, path);
+  /* Through the fd we just created: nothing can have swapped the name for a link meanwhile. */
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  bool is_opath = type != AE_IFREG && type != AE_IFDIR;
+  if (o->chown && (is_opath ? fchownat(fd, "", uid, gid, AT_EMPTY_PATH) : fchown(fd, uid, gid)) < 0)
+    return dj_error(err, errno, "chown %u:%u", uid, gid);
+  if ((is_opath ? chmod(proc, perm) : fchmod(fd, perm)) < 0)
+    return dj_error(err, errno, "chmod %04o", (unsigned) perm);
+  if (!is_opath && apply_xattrs(e, fd, o, err) < 0)
+    return -1;
+  struct timespec ts[2] = { { .tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e) },
+                            { .tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e) } };
+  if (type == AE_IFREG)
+    futimens(fd, ts);
+  return 0;
+}
+
+static la_ssize_t stream_read_cb(struct archive *a, void *data, const void **buf)
+{
+  struct { struct dj_layer_reader *r; uint8_t *buf; dj_err *err; } *ctx = data;
+  ssize_t n = dj_layer_stream_read(ctx->r->stream, ctx->buf, 256u << 10, ctx->err);
+  if (n < 0) {
+    archive_set_error(a, EIO, "%s", ctx->err->msg);
+    return -1;
+  }
+  *buf = ctx->buf;
+  return n;
+}
+
+static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PKEY *key, dj_err *err)
+{
+  struct dj_layer_reader *r = NULL;
+  if (dj_layer_reader_open(img, i, key, u->o->max_layer_size, -1, &r, err) < 0)
+    return -1;
+  struct { struct dj_layer_reader *r; uint8_t *buf; dj_err *err; } ctx = { r, dj_xmalloc(256u << 10), err };
+  struct archive *a = archive_read_new();
+  archive_read_support_format_tar(a);
+  archive_read_support_filter_none(a);
+  int ret = -1;
+  free(u->layer_paths.slots);
+  memset(&u->layer_paths, 0, sizeof u->layer_paths);
+  if (archive_read_open(a, &ctx, NULL, stream_read_cb, NULL) != ARCHIVE_OK) {
+    if (err->msg[0] == '\0')
+      dj_error(err, 0, "layer %zu: %s", i, archive_error_string(a));
+    goto out;
+  }
+  for (;;) {
+    struct archive_entry *e;
+    int s = archive_read_next_header(a, &e);
+    if (s == ARCHIVE_EOF)
+      break;
+    if (s < ARCHIVE_WARN) {
+      dj_error(err, 0, "layer %zu (%s): tar: %s", i, img->layers[i].digest, archive_error_string(a));
+      goto out;
+    }
+    const char *name = archive_entry_pathname(e);
+    char path[PATH_MAX];
+    unsigned depth;
+    if (name == NULL) {
+      dj_error(err, 0, "layer %zu (%s): an entry has no name", i, img->layers[i].digest);
+      goto out;
+    }
+    if (++u->entries > u->o->max_entries) {
+      dj_error(err, 0, "layer %zu (%s): more than %llu entries", i, img->layers[i].digest,
+               (unsigned long long) u->o->max_entries);
+      goto out;
+    }
+    if (name_normalise(name, path, sizeof path, u->o->max_depth, &depth, err) < 0 ||
+        entry_unpack(u, a, e, path, err) < 0) {
+      dj_err_wrap(err, "layer %zu (%s): entry \"%.200s\"", i, img->layers[i].digest, name);
+      goto out;
+    }
+  }
+  char plain[DJ_DIGEST_MAX];
+  if (dj_layer_reader_finish(r, plain, err) < 0)
+    goto out;
+  ret = 0;
+out:
+  archive_read_free(a);
+  dj_wipe(ctx.buf, 256u << 10);
+  free(ctx.buf);
+  dj_layer_reader_free(r);
+  return ret;
+}
+
+int dj_image_unpack_fd(struct dj_image *img, EVP_PKEY *key, const struct dj_unpack_opts *o, int dirfd, dj_err *err)
+{
+  struct unpack u = { .rootfd = dirfd, .o = o };
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < img->n_layers; i++)
+    r = layer_unpack(&u, img, i, key, err);
+  free(u.layer_paths.slots);
+  if (r < 0)
+    dj_empty_dir(dirfd); /* nothing half-done is left behind */
+  return r;
+}
+
+int dj_image_unpack(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts *o, const char *dir, dj_err *err)
+{
+  bool created = mkdir(dir, 0755) == 0;
+  if (!created && errno != EEXIST)
+    return dj_error(err, errno, "unpack: %s", dir);
+  _cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0)
+    return dj_error(err, errno, "unpack: %s", dir);
+  if (!created) {
+    DIR *d = fdopendir(dup(dirfd));
+    struct dirent *de;
+    bool empty = true;
+    while (d && (de = readdir(d)) != NULL)
+      if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+        empty = false;
+    if (d)
+      closedir(d);
+    if (!empty)
+      return dj_error(err, ENOTEMPTY, "unpack: %s", dir);
+  }
+  struct dj_image *img = NULL;
+  int r = dj_image_open(ref, &img, err);
+  if (r == 0)
+    r = dj_image_unpack_fd(img, key, o, dirfd, err);
+  dj_image_free(img);
+  if (r < 0) {
+    if (created)
+      rmdir(dir);
+    return dj_err_wrap(err, "unpack %s", ref);
+  }
+  return 0;
+}
