@@ -1,0 +1,294 @@
+#include "attest/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "attest/codes.h"
+#include "attest/mlog.h"
+#include "attest/tpmstruct.h"
+#include "common/json.h"
+#include "common/util.h"
+
+void dj_node_defaults(struct dj_node *node)
+{
+  *node = (struct dj_node){
+    .ek_kind = DJ_EK_RSA2048,
+    .ak_kind = DJ_AK_RSA2048,
+    .ak_handle = DJ_TPM_DEFAULT_AK_HANDLE,
+    .workload_pcr = DJ_NODE_DEFAULT_PCR,
+  };
+}
+
+static const char *state_dir(const struct dj_node *node)
+{
+  return node->state_dir ? node->state_dir : DJ_NODE_DEFAULT_STATE_DIR;
+}
+
+static void ak_path(const struct dj_node *node, char *out, size_t size)
+{
+  snprintf(out, size, "%s/ak-%s-%s.blob", state_dir(node), dj_ek_kind_name(node->ek_kind),
+           node->ak_kind == DJ_AK_RSA2048 ? "rsa2048" : "ecc-p256");
+}
+
+void dj_node_log_path(const struct dj_node *node, const struct dj_tpm_counters *c, char *out, size_t size)
+{
+  snprintf(out, size, "%s/mlog-%u-%u.jsonl", state_dir(node), c->reset_count, c->restart_count);
+}
+
+/* The node lock: taken before the TPM is opened, released after it is closed. */
+static int node_lock(const struct dj_node *node, dj_err *err)
+{
+  const char *dir = state_dir(node);
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+    return dj_error(err, errno, "%s", dir);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/lock", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return dj_error(err, errno, "%s", path);
+  while (flock(fd, LOCK_EX) < 0) {
+    if (errno != EINTR) {
+      int e = errno;
+      close(fd);
+      return dj_error(err, e, "%s: flock", path);
+    }
+  }
+  return fd;
+}
+
+/* A TPM session of the node: opened TPM, re-created EK, loaded AK. */
+struct node_tpm {
+  struct dj_tpm tpm;
+  ESYS_TR ek, ak;
+};
+
+static void node_tpm_close(struct node_tpm *t)
+{
+  if (t->tpm.esys != NULL) {
+    dj_tpm_flush(&t->tpm, &t->ak);
+    dj_tpm_flush(&t->tpm, &t->ek);
+  }
+  dj_tpm_close(&t->tpm);
+}
+
+static int node_tpm_open(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak, dj_err *err)
+{
+  t->ek = t->ak = ESYS_TR_NONE;
+  if (dj_tpm_open(dj_tpm_tcti_choose(node->tcti), &t->tpm, err) < 0)
+    return -1;
+  if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, NULL, err) < 0 ||
+      (ak != NULL && dj_tpm_ak_load(&t->tpm, node->ek_kind, t->ek, ak, &t->ak, err) < 0)) {
+    node_tpm_close(t);
+    return -1;
+  }
+  return 0;
+}
+
+static int ak_ensure_locked(const struct dj_node *node, struct dj_ak_blobs *ak, bool *created, dj_err *err)
+{
+  char path[PATH_MAX];
+  ak_path(node, path, sizeof path);
+  *created = false;
+  if (access(path, F_OK) == 0)
+    return dj_ak_blobs_load(path, ak, err);
+  struct node_tpm t;
+  if (node_tpm_open(node, &t, NULL, err) < 0)
+    return -1;
+  int r = dj_tpm_ak_create(&t.tpm, node->ek_kind, t.ek, node->ak_kind, ak, err);
+  if (r == 0 && node->ak_handle != 0) {
+    r = dj_tpm_ak_load(&t.tpm, node->ek_kind, t.ek, ak, &t.ak, err);
+    if (r == 0)
+      r = dj_tpm_ak_persist(&t.tpm, t.ak, node->ak_handle, err);
+  }
+  node_tpm_close(&t);
+  if (r < 0)
+    return -1;
+  if (dj_ak_blobs_save(path, ak, err) < 0)
+    return -1;
+  *created = true;
+  return 0;
+}
+
+int dj_node_ak_ensure(const struct dj_node *node, struct dj_ak_blobs *ak, bool *created, dj_err *err)
+{
+  _cleanup_close_ int lock = node_lock(node, err);
+  if (lock < 0)
+    return -1;
+  return ak_ensure_locked(node, ak, created, err);
+}
+
+void dj_evidence_free(struct dj_evidence *ev)
+{
+  free(ev->log);
+  ev->log = NULL;
+}
+
+/* Read a whole (bounded) file; a missing file reads as empty. */
+static int read_log(const char *path, char **out, size_t *len, dj_err *err)
+{
+  *out = NULL;
+  *len = 0;
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno != ENOENT)
+      return dj_error(err, errno, "%s", path);
+    *out = dj_xstrdup("");
+    return 0;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return dj_error(err, errno, "%s", path);
+  if ((size_t) st.st_size > DJ_MLOG_MAX_BYTES)
+    return dj_error_code(err, DJ_ATTEST_E_LOG_FORMAT, "%s: larger than %u bytes", path, DJ_MLOG_MAX_BYTES);
+  char *buf = dj_xmalloc((size_t) st.st_size + 1);
+  ssize_t n = dj_read_all(fd, buf, (size_t) st.st_size);
+  if (n < 0) {
+    free(buf);
+    return dj_error(err, errno, "%s", path);
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = (size_t) n;
+  return 0;
+}
+
+int dj_node_quote(const struct dj_node *node, const TPML_PCR_SELECTION *sel, const uint8_t *extra, size_t extra_len,
+                  struct dj_evidence *ev, dj_err *err)
+{
+  memset(ev, 0, sizeof *ev);
+  _cleanup_close_ int lock = node_lock(node, err);
+  if (lock < 0)
+    return -1;
+  struct dj_ak_blobs ak;
+  bool created;
+  if (ak_ensure_locked(node, &ak, &created, err) < 0)
+    return dj_err_wrap(err, "quote");
+  ev->ak = ak.pub;
+  struct node_tpm t;
+  if (node_tpm_open(node, &t, &ak, err) < 0)
+    return dj_err_wrap(err, "quote");
+  ESYS_TR session = ESYS_TR_NONE;
+  struct dj_tpm_counters c;
+  char path[PATH_MAX];
+  int r = dj_tpm_clock(&t.tpm, &c, err);
+  if (r == 0) {
+    dj_node_log_path(node, &c, path, sizeof path);
+    r = read_log(path, &ev->log, &ev->log_len, err);
+  }
+  if (r == 0)
+    r = dj_tpm_pcr_read(&t.tpm, sel, &ev->pcrs, err);
+  if (r == 0)
+    r = dj_tpm_salted_session(&t.tpm, t.ek, &session, err);
+  if (r == 0)
+    r = dj_tpm_quote(&t.tpm, t.ak, session, sel, extra, extra_len, ev->msg, &ev->msg_len, ev->sig, &ev->sig_len, err);
+  dj_tpm_flush(&t.tpm, &session);
+  node_tpm_close(&t);
+  if (r < 0) {
+    dj_evidence_free(ev);
+    return dj_err_wrap(err, "quote");
+  }
+  return 0;
+}
+
+static int append_line(const char *path, const char *line, off_t *old_size, dj_err *err)
+{
+  _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return dj_error(err, errno, "%s", path);
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return dj_error(err, errno, "%s", path);
+  *old_size = st.st_size;
+  if (dj_write_all(fd, line, strlen(line)) < 0 || fsync(fd) < 0) {
+    int e = errno;
+    if (ftruncate(fd, *old_size) < 0) { /* best effort: the event must not stay half-written */
+    }
+    return dj_error(err, e, "%s: append", path);
+  }
+  return 0;
+}
+
+int dj_node_extend(const struct dj_node *node, const json_t *event, uint64_t *seq, dj_err *err)
+{
+  if (!json_is_object(event))
+    return dj_error(err, 0, "extend: the event must be a JSON object");
+  _cleanup_close_ int lock = node_lock(node, err);
+  if (lock < 0)
+    return -1;
+  struct dj_tpm tpm;
+  if (dj_tpm_open(dj_tpm_tcti_choose(node->tcti), &tpm, err) < 0)
+    return dj_err_wrap(err, "extend");
+  struct dj_tpm_counters c;
+  char path[PATH_MAX];
+  _cleanup_free_ char *log = NULL;
+  size_t log_len = 0;
+  struct dj_mlog m = { 0 };
+  struct dj_pcr_values cur = { 0 };
+  TPML_PCR_SELECTION sel = { .count = 1 };
+  sel.pcrSelections[0] = (TPMS_PCR_SELECTION){ .hash = TPM2_ALG_SHA256, .sizeofSelect = 3 };
+  sel.pcrSelections[0].pcrSelect[node->workload_pcr / 8] = (uint8_t) (1u << (node->workload_pcr % 8));
+  int r = dj_tpm_clock(&tpm, &c, err);
+  if (r == 0) {
+    dj_node_log_path(node, &c, path, sizeof path);
+    r = read_log(path, &log, &log_len, err);
+  }
+  if (r == 0)
+    r = dj_mlog_parse(log, log_len, &m, err);
+  if (r == 0)
+    r = dj_tpm_pcr_read(&tpm, &sel, &cur, err);
+  uint64_t next = m.count;
+  if (r == 0 && dj_mlog_check(&m, &cur.v[0], err) < 0) {
+    static const uint8_t zero[TPM2_SHA256_DIGEST_SIZE] = { 0 };
+    if (memcmp(cur.v[0].digest, zero, sizeof zero) == 0) { /* reset from locality 0: record it */
+      _cleanup_free_ char *reset = dj_mlog_line(next, node->workload_pcr, NULL);
+      off_t old;
+      r = append_line(path, reset, &old, err);
+      next++;
+    } else {
+      r = dj_error_code(err, DJ_ATTEST_E_LOG_REPLAY,
+                        "PCR %u holds a value the log %s does not replay to: extended outside donjon", node->workload_pcr,
+                        path);
+    }
+  }
+  dj_mlog_free(&m);
+  if (r == 0) {
+    _cleanup_free_ char *line = dj_mlog_line(next, node->workload_pcr, event);
+    _cleanup_free_ char *canon = dj_json_canonical(event);
+    off_t old = 0;
+    r = line && canon ? append_line(path, line, &old, err) : dj_error(err, 0, "extend: event does not serialise");
+    if (r == 0) {
+      r = dj_tpm_extend(&tpm, node->workload_pcr, canon, strlen(canon), err);
+      if (r < 0 && truncate(path, old) < 0) { /* the log must not hold an event the PCR lacks */
+      }
+    }
+  }
+  dj_tpm_close(&tpm);
+  if (r < 0)
+    return dj_err_wrap(err, "extend");
+  if (seq != NULL)
+    *seq = next;
+  return 0;
+}
+
+int dj_node_activate(const struct dj_node *node, const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SECRET *seed,
+                     TPM2B_DIGEST *secret, dj_err *err)
+{
+  _cleanup_close_ int lock = node_lock(node, err);
+  if (lock < 0)
+    return -1;
+  struct dj_ak_blobs ak;
+  bool created;
+  if (ak_ensure_locked(node, &ak, &created, err) < 0)
+    return dj_err_wrap(err, "activate");
+  struct node_tpm t;
+  if (node_tpm_open(node, &t, &ak, err) < 0)
+    return dj_err_wrap(err, "activate");
+  int r = dj_tpm_activate(&t.tpm, node->ek_kind, t.ek, t.ak, blob, seed, secret, err);
+  node_tpm_close(&t);
+  return r < 0 ? dj_err_wrap(err, "activate") : 0;
+}

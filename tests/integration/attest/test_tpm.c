@@ -1,0 +1,334 @@
+/* attest/ against swtpm: EK certificates from NV, EK re-creation, AK provisioning and restart,
+ * software MakeCredential vs the TPM's ActivateCredential for every EK kind, quotes checked by the
+ * checking side, the measurement log, and concurrent quoting processes. */
+#include <criterion/criterion.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "attest/codes.h"
+#include "attest/ekcert.h"
+#include "attest/makecred.h"
+#include "attest/mlog.h"
+#include "attest/node.h"
+#include "attest/quote.h"
+#include "attest/tpm.h"
+#include "attest/tpmstruct.h"
+#include "swtpm.h"
+
+static struct swtpm sw;
+static struct dj_node node;
+
+static void setup(void)
+{
+  swtpm_create(&sw);
+  swtpm_start(&sw);
+  dj_node_defaults(&node);
+  node.tcti = sw.tcti;
+  node.state_dir = sw.node_dir;
+}
+
+static void teardown(void)
+{
+  swtpm_destroy(&sw);
+}
+
+TestSuite(tpm, .init = setup, .fini = teardown, .timeout = 300);
+
+static void open_tpm(struct dj_tpm *tpm)
+{
+  dj_err err = { 0 };
+  cr_assert_eq(dj_tpm_open(sw.tcti, tpm, &err), 0, "%s", err.msg);
+}
+
+static void trust_local_ca(struct dj_ek_trust *trust)
+{
+  dj_err err = { 0 };
+  const char *roots[] = { sw.root_ca }, *inter[] = { sw.issuer_ca };
+  cr_assert_eq(dj_ek_trust_load(trust, roots, 1, inter, 1, &err), 0, "%s", err.msg);
+}
+
+Test(tpm, ek_certificates_chain_and_match_the_recreated_eks)
+{
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  struct dj_ek_trust trust;
+  trust_local_ca(&trust);
+  enum dj_ek_kind kinds[] = { DJ_EK_RSA2048, DJ_EK_ECC_P384 };
+  for (int i = 0; i < 2; i++) {
+    uint8_t der[DJ_EK_CERT_MAX];
+    size_t len = 0;
+    dj_err err = { 0 };
+    cr_assert_eq(dj_tpm_ek_cert_read(&tpm, kinds[i], der, &len, &err), 0, "%s", err.msg);
+    X509 *cert = NULL;
+    struct dj_ek_claims c;
+    cr_assert_eq(dj_ekcert_verify(der, len, &trust, 0, &cert, &c, &err), 0, "%s: %s", dj_ek_kind_name(kinds[i]), err.msg);
+    cr_assert_str_eq(c.manufacturer, "id:00001014");
+    cr_assert_str_eq(c.model, "swtpm");
+    ESYS_TR ek;
+    TPM2B_PUBLIC pub;
+    cr_assert_eq(dj_tpm_ek_create(&tpm, kinds[i], &ek, &pub, &err), 0, "%s", err.msg);
+    dj_tpm_flush(&tpm, &ek);
+    cr_assert_eq(dj_ekcert_match_public(cert, &pub.publicArea, &err), 0, "%s: %s", dj_ek_kind_name(kinds[i]), err.msg);
+    /* one thing changed: the other EK's key against this certificate */
+    ESYS_TR other;
+    TPM2B_PUBLIC opub;
+    cr_assert_eq(dj_tpm_ek_create(&tpm, kinds[1 - i], &other, &opub, &err), 0, "%s", err.msg);
+    dj_tpm_flush(&tpm, &other);
+    cr_assert_eq(dj_ekcert_match_public(cert, &opub.publicArea, &err), -1);
+    cr_assert_eq(err.code, DJ_ATTEST_E_EK_KEY_MISMATCH, "%s", err.msg);
+    X509_free(cert);
+  }
+  dj_ek_trust_free(&trust);
+  dj_tpm_close(&tpm);
+}
+
+Test(tpm, no_p256_ek_certificate_is_reported_as_such)
+{
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  uint8_t der[DJ_EK_CERT_MAX];
+  size_t len = 0;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_tpm_ek_cert_read(&tpm, DJ_EK_ECC_P256, der, &len, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_EK_NO_CERT, "%s", err.msg);
+  dj_tpm_close(&tpm);
+}
+
+Test(tpm, ek_certificate_checked_against_another_ca)
+{
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  uint8_t der[DJ_EK_CERT_MAX];
+  size_t len = 0;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_tpm_ek_cert_read(&tpm, DJ_EK_RSA2048, der, &len, &err), 0, "%s", err.msg);
+  dj_tpm_close(&tpm);
+  /* another swtpm's local CA: same names, other keys */
+  struct swtpm other;
+  swtpm_create(&other);
+  struct dj_ek_trust trust;
+  const char *roots[] = { other.root_ca }, *inter[] = { other.issuer_ca };
+  cr_assert_eq(dj_ek_trust_load(&trust, roots, 1, inter, 1, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_ekcert_verify(der, len, &trust, 0, NULL, NULL, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_EK_CHAIN, "%s", err.msg);
+  dj_ek_trust_free(&trust);
+  swtpm_destroy(&other);
+}
+
+static void activate_with(enum dj_ek_kind ek_kind, enum dj_ak_kind ak_kind)
+{
+  node.ek_kind = ek_kind;
+  node.ak_kind = ak_kind;
+  dj_err err = { 0 };
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s: %s", dj_ek_kind_name(ek_kind), err.msg);
+  cr_assert(created);
+  cr_assert_eq(dj_ak_check(&ak.pub, NULL, NULL, &err), 0, "%s", err.msg);
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  ESYS_TR ek;
+  TPM2B_PUBLIC ekpub;
+  cr_assert_eq(dj_tpm_ek_create(&tpm, ek_kind, &ek, &ekpub, &err), 0, "%s", err.msg);
+  dj_tpm_flush(&tpm, &ek);
+  dj_tpm_close(&tpm);
+  TPM2B_NAME name;
+  cr_assert_eq(dj_tpm_public_name(&ak.pub.publicArea, &name, &err), 0);
+  uint8_t secret[32];
+  RAND_bytes(secret, sizeof secret);
+  TPM2B_ID_OBJECT blob;
+  TPM2B_ENCRYPTED_SECRET seed;
+  cr_assert_eq(dj_make_credential(&ekpub.publicArea, &name, secret, sizeof secret, &blob, &seed, &err), 0, "%s", err.msg);
+  TPM2B_DIGEST got;
+  cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), 0, "%s: %s", dj_ek_kind_name(ek_kind), err.msg);
+  cr_assert_eq(dj_credential_check(secret, sizeof secret, got.buffer, got.size, &err), 0, "%s", err.msg);
+  /* one thing changed: the credential made for another name does not activate */
+  name.name[name.size - 1] ^= 1;
+  cr_assert_eq(dj_make_credential(&ekpub.publicArea, &name, secret, sizeof secret, &blob, &seed, &err), 0);
+  cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_CREDENTIAL, "%s", err.msg);
+}
+
+Test(tpm, make_credential_activates_rsa2048_ek)
+{
+  activate_with(DJ_EK_RSA2048, DJ_AK_RSA2048);
+}
+
+Test(tpm, make_credential_activates_p256_ek)
+{
+  activate_with(DJ_EK_ECC_P256, DJ_AK_ECC_P256);
+}
+
+Test(tpm, make_credential_activates_p384_ek)
+{
+  activate_with(DJ_EK_ECC_P384, DJ_AK_ECC_P256);
+}
+
+static void quote_and_check(const TPML_PCR_SELECTION *sel, const struct dj_tpm_counters *last,
+                            struct dj_quote_claims *claims, struct dj_evidence *ev)
+{
+  uint8_t extra[32];
+  RAND_bytes(extra, sizeof extra);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_node_quote(&node, sel, extra, sizeof extra, ev, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_ak_check(&ev->ak, NULL, NULL, &err), 0, "%s", err.msg);
+  struct dj_quote_expect ex = { .extra_data = extra, .extra_len = sizeof extra, .selection = sel, .pcrs = &ev->pcrs,
+                                .last = last, .clock_tolerance_ms = 1000 };
+  cr_assert_eq(dj_quote_verify(ev->msg, ev->msg_len, ev->sig, ev->sig_len, &ev->ak, &ex, claims, &err), 0, "%s",
+               err.msg);
+}
+
+static void quote_with(enum dj_ak_kind ak_kind)
+{
+  node.ak_kind = ak_kind;
+  TPML_PCR_SELECTION sel;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_pcr_selection_parse("sha256:0,1,2,3,4,5,6,7,8,9,10,11,12,23", &sel, &err), 0);
+  json_t *ev1 = json_pack("{s:s}", "workload", "sha256:0000");
+  json_t *ev2 = json_pack("{s:s}", "workload", "sha256:1111");
+  uint64_t seq;
+  cr_assert_eq(dj_node_extend(&node, ev1, &seq, &err), 0, "%s", err.msg);
+  cr_assert_eq(seq, 0);
+  cr_assert_eq(dj_node_extend(&node, ev2, &seq, &err), 0, "%s", err.msg);
+  cr_assert_eq(seq, 1);
+  json_decref(ev1);
+  json_decref(ev2);
+  struct dj_evidence ev;
+  struct dj_quote_claims claims;
+  quote_and_check(&sel, NULL, &claims, &ev);
+  cr_assert_eq(ev.pcrs.count, 14, "more than 8 PCRs are read in several calls");
+  struct dj_mlog m;
+  cr_assert_eq(dj_mlog_parse(ev.log, ev.log_len, &m, &err), 0, "%s", err.msg);
+  cr_assert_eq(m.count, 2);
+  const struct dj_pcr_value *p23 = dj_pcr_values_find(&ev.pcrs, TPM2_ALG_SHA256, 23);
+  cr_assert_eq(dj_mlog_check(&m, p23, &err), 0, "%s", err.msg);
+  /* one thing changed: the log without its last event */
+  m.count = 1;
+  cr_assert_eq(dj_mlog_check(&m, p23, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_LOG_REPLAY);
+  m.count = 2;
+  dj_mlog_free(&m);
+  /* one thing changed: a PCR value the TPM did not quote */
+  ev.pcrs.v[3].digest[0] ^= 1;
+  struct dj_quote_expect ex = { .extra_data = NULL, .extra_len = 0, .selection = &sel, .pcrs = &ev.pcrs };
+  TPMS_ATTEST att;
+  cr_assert_eq(dj_tpm_unmarshal_attest(ev.msg, ev.msg_len, &att, &err), 0);
+  ex.extra_data = att.extraData.buffer;
+  ex.extra_len = att.extraData.size;
+  cr_assert_eq(dj_quote_verify(ev.msg, ev.msg_len, ev.sig, ev.sig_len, &ev.ak, &ex, NULL, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_PCR_DIGEST, "%s", err.msg);
+  dj_evidence_free(&ev);
+}
+
+Test(tpm, quote_rsa_ak_checks_and_replays)
+{
+  quote_with(DJ_AK_RSA2048);
+}
+
+Test(tpm, quote_ecc_ak_checks_and_replays)
+{
+  quote_with(DJ_AK_ECC_P256);
+}
+
+Test(tpm, extend_outside_donjon_and_reset)
+{
+  dj_err err = { 0 };
+  json_t *ev = json_pack("{s:s}", "workload", "sha256:2222");
+  cr_assert_eq(dj_node_extend(&node, ev, NULL, &err), 0, "%s", err.msg);
+  const char *outside[] = { "tpm2_pcrextend",
+                            "23:sha256=0000000000000000000000000000000000000000000000000000000000000001", NULL };
+  cr_assert_eq(swtpm_run(&sw, outside), 0);
+  cr_assert_eq(dj_node_extend(&node, ev, NULL, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_LOG_REPLAY, "%s", err.msg);
+  const char *reset[] = { "tpm2_pcrreset", "23", NULL };
+  cr_assert_eq(swtpm_run(&sw, reset), 0);
+  uint64_t seq;
+  cr_assert_eq(dj_node_extend(&node, ev, &seq, &err), 0, "%s", err.msg);
+  cr_assert_eq(seq, 2, "the reset is event 1, the measurement event 2");
+  json_decref(ev);
+  TPML_PCR_SELECTION sel;
+  cr_assert_eq(dj_pcr_selection_parse("sha256:23", &sel, &err), 0);
+  struct dj_evidence e;
+  struct dj_quote_claims claims;
+  quote_and_check(&sel, NULL, &claims, &e);
+  struct dj_mlog m;
+  cr_assert_eq(dj_mlog_parse(e.log, e.log_len, &m, &err), 0, "%s", err.msg);
+  cr_assert(m.e[1].reset);
+  cr_assert_eq(dj_mlog_check(&m, &e.pcrs.v[0], &err), 0, "%s", err.msg);
+  dj_mlog_free(&m);
+  dj_evidence_free(&e);
+}
+
+Test(tpm, ak_survives_a_restart_and_counters_are_facts)
+{
+  TPML_PCR_SELECTION sel;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_pcr_selection_parse("sha256:0,23", &sel, &err), 0);
+  struct dj_evidence e1, e2, e3;
+  struct dj_quote_claims c1, c2, c3;
+  quote_and_check(&sel, NULL, &c1, &e1);
+  swtpm_stop(&sw);
+  swtpm_start(&sw); /* same state: the EK is re-created, the AK loaded from its blobs */
+  node.tcti = sw.tcti;
+  struct dj_ak_blobs ak;
+  bool created = true;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+  cr_assert_not(created);
+  quote_and_check(&sel, &c1.counters, &c2, &e2);
+  cr_assert_eq(memcmp(&e1.ak, &e2.ak, sizeof e1.ak), 0, "the same AK after the restart");
+  swtpm_power_cycle(&sw);
+  quote_and_check(&sel, &c2.counters, &c3, &e3);
+  cr_assert_gt(c3.counters.reset_count, c2.counters.reset_count);
+  /* one thing changed: an older quote checked after a newer one (resetCount went backwards) */
+  TPMS_ATTEST att;
+  cr_assert_eq(dj_tpm_unmarshal_attest(e2.msg, e2.msg_len, &att, &err), 0);
+  struct dj_quote_expect ex = { .extra_data = att.extraData.buffer, .extra_len = att.extraData.size,
+                                .selection = &sel, .pcrs = &e2.pcrs, .last = &c3.counters };
+  cr_assert_eq(dj_quote_verify(e2.msg, e2.msg_len, e2.sig, e2.sig_len, &e2.ak, &ex, NULL, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_RESET_COUNT, "%s", err.msg);
+  dj_evidence_free(&e1);
+  dj_evidence_free(&e2);
+  dj_evidence_free(&e3);
+}
+
+Test(tpm, two_processes_quoting_at_once)
+{
+  dj_err err = { 0 };
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+  pid_t pids[2];
+  for (int i = 0; i < 2; i++) {
+    pids[i] = fork();
+    cr_assert_geq(pids[i], 0);
+    if (pids[i] == 0) {
+      TPML_PCR_SELECTION sel;
+      dj_err e = { 0 };
+      uint8_t extra[32] = { (uint8_t) i };
+      struct dj_evidence ev;
+      int ok = 0;
+      for (int k = 0; k < 5; k++) {
+        ok = dj_pcr_selection_parse("sha256:0,1,2,3,4,5,6,7,23", &sel, &e) == 0 &&
+             dj_node_quote(&node, &sel, extra, sizeof extra, &ev, &e) == 0;
+        if (!ok)
+          break;
+        struct dj_quote_expect ex = { .extra_data = extra, .extra_len = 32, .selection = &sel, .pcrs = &ev.pcrs };
+        ok = dj_quote_verify(ev.msg, ev.msg_len, ev.sig, ev.sig_len, &ev.ak, &ex, NULL, &e) == 0;
+        dj_evidence_free(&ev);
+        if (!ok)
+          break;
+      }
+      if (!ok)
+        fprintf(stderr, "child %d: %s\n", i, e.msg);
+      _exit(ok ? 0 : 1);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    int status;
+    cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "quoting process %d failed", i);
+  }
+}
