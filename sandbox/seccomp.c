@@ -357,8 +357,12 @@ static int applied_cmp(const void *a, const void *b)
 
 /* libseccomp 2.5 lets an unconditional rule replace every conditional rule of the same syscall,
  * whatever their actions: refuse that instead of dropping the conditional rule without a word. */
-static int check_shadowed(struct applied *ap, size_t n, dj_err *err)
+static int check_shadowed(const struct applied *rules, size_t n, dj_err *err)
 {
+  if (n == 0)
+    return 0;
+  _cleanup_free_ struct applied *ap = dj_xmalloc(n * sizeof *ap);
+  memcpy(ap, rules, n * sizeof *ap);
   qsort(ap, n, sizeof *ap, applied_cmp);
   for (size_t i = 0; i < n;) {
     size_t j = i;
@@ -390,39 +394,51 @@ static void unknown_push(char ***v, size_t *n, const char *name)
   (*v)[*n] = NULL;
 }
 
-static int rules_add(scmp_filter_ctx ctx, const struct dj_seccomp *sc, uint32_t def, char ***unknown,
-                     size_t *n_unknown, struct applied **ap, size_t *n_ap, dj_err *err)
+/* Which rule applies to which syscall, before libseccomp sees any (it leaks the conditional rules an
+ * unconditional one replaces, and those are refused anyway). */
+static int rules_plan(const struct dj_seccomp *sc, uint32_t def, char ***unknown, size_t *n_unknown,
+                      struct applied **ap, size_t *n_ap, dj_err *err)
 {
   for (size_t i = 0; i < sc->n_rules; i++) {
     const struct dj_seccomp_rule *r = &sc->rules[i];
-    char rpath[DJ_JPATH_MAX];
-    snprintf(rpath, sizeof rpath, SC_PATH ".syscalls[%zu]", i);
+    char apath[DJ_JPATH_MAX];
+    snprintf(apath, sizeof apath, SC_PATH ".syscalls[%zu].action", i);
     uint32_t act;
-    char apath[DJ_JPATH_MAX + 8];
-    snprintf(apath, sizeof apath, "%s.action", rpath);
     if (action_value(r->action, r->has_errno_ret, r->errno_ret, apath, &act, err) < 0)
       return -1;
     if (act == def) /* libseccomp refuses these; runc skips them */
       continue;
     for (size_t k = 0; k < r->n_names; k++) {
-      const char *name = r->names[k];
-      int nr = seccomp_syscall_resolve_name(name);
+      int nr = seccomp_syscall_resolve_name(r->names[k]);
       if (nr == __NR_SCMP_ERROR) {
-        unknown_push(unknown, n_unknown, name);
+        unknown_push(unknown, n_unknown, r->names[k]);
         continue;
       }
-      struct cmp_sets sets = { 0 };
-      if (rule_sets(name, r, rpath, &sets, err) < 0)
-        return -1;
-      int rc = 0;
-      for (size_t s = 0; rc == 0 && s < sets.n; s++)
-        rc = seccomp_rule_add_array(ctx, act, nr, sets.len[s], sets.set[s]);
-      cmp_sets_free(&sets);
-      if (rc < 0)
-        return dj_error(err, -rc, "%s: %s: add the rule (%s)", rpath, name, action_name(r->action));
       *ap = dj_xrealloc(*ap, (*n_ap + 1) * sizeof **ap);
-      (*ap)[(*n_ap)++] = (struct applied){ nr, act, r->n_args > 0, i, name };
+      (*ap)[(*n_ap)++] = (struct applied){ nr, act, r->n_args > 0, i, r->names[k] };
     }
+  }
+  return 0;
+}
+
+static int rules_add(scmp_filter_ctx ctx, const struct dj_seccomp *sc, const struct applied *ap,
+                     size_t n_ap, dj_err *err)
+{
+  for (size_t i = 0; i < n_ap; i++) {
+    const struct dj_seccomp_rule *r = &sc->rules[ap[i].rule];
+    char rpath[DJ_JPATH_MAX];
+    snprintf(rpath, sizeof rpath, SC_PATH ".syscalls[%zu]", ap[i].rule);
+    struct cmp_sets sets = { 0 };
+    if (rule_sets(ap[i].name, r, rpath, &sets, err) < 0) {
+      cmp_sets_free(&sets);
+      return -1;
+    }
+    int rc = 0;
+    for (size_t s = 0; rc == 0 && s < sets.n; s++)
+      rc = seccomp_rule_add_array(ctx, ap[i].action, ap[i].nr, sets.len[s], sets.set[s]);
+    cmp_sets_free(&sets);
+    if (rc < 0)
+      return dj_error(err, -rc, "%s: %s: add the rule (%s)", rpath, ap[i].name, action_name(r->action));
   }
   return 0;
 }
@@ -456,9 +472,8 @@ int dj_seccomp_build(const struct dj_seccomp *sc, scmp_filter_ctx *out, char ***
   for (size_t i = 0; i < sc->n_flags; i++)
     if (flag_set(ctx, sc->flags[i], i, err) < 0)
       goto fail;
-  if (rules_add(ctx, sc, def, &unk, &n_unk, &ap, &n_ap, err) < 0)
-    goto fail;
-  if (check_shadowed(ap, n_ap, err) < 0)
+  if (rules_plan(sc, def, &unk, &n_unk, &ap, &n_ap, err) < 0 || check_shadowed(ap, n_ap, err) < 0 ||
+      rules_add(ctx, sc, ap, n_ap, err) < 0)
     goto fail;
   free(ap);
   *out = ctx;
