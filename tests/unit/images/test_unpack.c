@@ -1,0 +1,453 @@
+/* The hostile-layer corpus: each entry refused or neutralised, nothing written outside DIR, and a
+ * failed unpack leaves nothing behind. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "images/unpack.h"
+#include "imgtest.h"
+
+static char *parent;      /* holds layout/, root/ and canary */
+static char canary[4096];
+
+static void setup(void)
+{
+  parent = tt_tmpdir();
+  snprintf(canary, sizeof canary, "%s/canary", parent);
+  tt_write(canary, "intact", 6);
+}
+
+static void teardown(void)
+{
+  tt_rmrf(parent);
+  free(parent);
+}
+
+TestSuite(unpack, .init = setup, .fini = teardown);
+
+/* Unpack the layers (one tar each) into parent/root; returns the result and fills err. */
+static int unpack_layers(struct tbuf *tars, size_t n, const struct dj_unpack_opts *o, dj_err *err)
+{
+  char *layout = tt_layout(parent, "layout", tars, n, false);
+  char ref[4200], root[4200];
+  snprintf(ref, sizeof ref, "oci:%s:latest", layout);
+  snprintf(root, sizeof root, "%s/root", parent);
+  struct dj_unpack_opts def;
+  dj_unpack_opts_default(&def);
+  int r = dj_image_unpack(ref, NULL, o ? o : &def, root, err);
+  free(layout);
+  return r;
+}
+
+static int unpack_one(const struct tentry *e, size_t n, const struct dj_unpack_opts *o, dj_err *err)
+{
+  struct tbuf t = tt_tar(e, n);
+  int r = unpack_layers(&t, 1, o, err);
+  free(t.p);
+  return r;
+}
+
+/* Nothing but layout/, root/ (if any) and the intact canary in parent. */
+static void assert_nothing_outside(void)
+{
+  int n = tt_count(parent);
+  char p[4200];
+  snprintf(p, sizeof p, "%s/root", parent);
+  int expected = 2 + (access(p, F_OK) == 0 ? 1 : 0);
+  cr_assert_eq(n, expected, "%d entries in %s, expected %d", n, parent, expected);
+  char *c = tt_read(canary, NULL);
+  cr_assert_str_eq(c, "intact");
+  free(c);
+}
+
+static void assert_refused(const struct tentry *e, size_t n, const char *needle)
+{
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, n, NULL, &err), -1, "unpack succeeded");
+  cr_assert(strstr(err.msg, needle) != NULL, "\"%s\" not in \"%s\"", needle, err.msg);
+  char root[4200];
+  snprintf(root, sizeof root, "%s/root", parent);
+  cr_assert_eq(tt_count(root), -1, "a failed unpack left %s behind", root);
+  assert_nothing_outside();
+}
+
+static char *rootpath(const char *rel)
+{
+  char *p = NULL;
+  cr_assert_gt(asprintf(&p, "%s/root/%s", parent, rel), 0);
+  return p;
+}
+
+static void assert_file(const char *rel, const char *content)
+{
+  char *p = rootpath(rel);
+  char *c = tt_read(p, NULL);
+  cr_assert_not_null(c, "%s missing", p);
+  cr_assert_str_eq(c, content);
+  free(c);
+  free(p);
+}
+
+Test(unpack, plain_layer_with_files_dirs_links)
+{
+  struct tentry e[] = {
+    { 'd', "etc" }, { 'f', "etc/hosts", .data = "127.0.0.1 localhost\n" }, { 'l', "etc/link", "hosts" },
+    { 'h', "etc/hard", "etc/hosts" }, { 'l', "abs", "/etc/hosts" }, { 'p', "fifo" },
+  };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 6, NULL, &err), 0, "%s", err.msg);
+  assert_file("etc/hosts", "127.0.0.1 localhost\n");
+  assert_file("etc/link", "127.0.0.1 localhost\n");
+  char *h = rootpath("etc/hard"), *f = rootpath("etc/hosts"), *a = rootpath("abs");
+  struct stat s1, s2;
+  cr_assert_eq(stat(h, &s1), 0);
+  cr_assert_eq(stat(f, &s2), 0);
+  cr_assert_eq(s1.st_ino, s2.st_ino, "hard link inside DIR");
+  char target[256] = { 0 };
+  cr_assert_gt(readlink(a, target, sizeof target - 1), 0);
+  cr_assert_str_eq(target, "/etc/hosts", "symlinks are created verbatim");
+  free(h);
+  free(f);
+  free(a);
+  assert_nothing_outside();
+}
+
+Test(unpack, dotdot_is_refused)
+{
+  struct tentry e[] = { { 'f', "ok", .data = "x" }, { 'f', "../escape", .data = "x" } };
+  assert_refused(e, 2, "..");
+}
+
+Test(unpack, dotdot_inside_is_refused)
+{
+  struct tentry e[] = { { 'f', "a/../../escape", .data = "x" } };
+  assert_refused(e, 1, "..");
+}
+
+Test(unpack, absolute_names_stay_inside)
+{
+  struct tentry e[] = { { 'f', "/abs/file", .data = "inside" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, NULL, &err), 0, "%s", err.msg);
+  assert_file("abs/file", "inside");
+  assert_nothing_outside();
+}
+
+/* A symlink to / then a write through it lands inside DIR. */
+Test(unpack, symlink_to_root_then_write_through_it)
+{
+  char target[4200];
+  snprintf(target, sizeof target, "%s", parent);
+  struct tentry e[] = { { 'l', "toroot", "/" }, { 'f', "toroot/pwned", .data = "x" },
+                        { 'l', "toparent", target }, { 'f', "toparent/canary", .data = "overwritten" } };
+  dj_err err = { 0 };
+  int r = unpack_one(e, 4, NULL, &err);
+  if (r == 0) {
+    assert_file("pwned", "x");
+  }
+  assert_nothing_outside();
+}
+
+Test(unpack, symlink_to_etc_then_write_through_it)
+{
+  struct tentry e[] = { { 'l', "etc", "/etc" }, { 'f', "etc/passwd", .data = "root::0:0::/:/bin/sh\n" } };
+  dj_err err = { 0 };
+  struct stat before, after;
+  cr_assert_eq(stat("/etc/passwd", &before), 0);
+  unpack_one(e, 2, NULL, &err);
+  cr_assert_eq(stat("/etc/passwd", &after), 0);
+  cr_assert_eq(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+  cr_assert_eq(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+  cr_assert_eq(before.st_size, after.st_size);
+  assert_nothing_outside();
+}
+
+/* A symlink to a file outside, then a regular file of the same name: the link is replaced. */
+Test(unpack, file_over_symlink_replaces_the_link)
+{
+  struct tentry e[] = { { 'l', "c", canary }, { 'f', "c", .data = "replaced" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 2, NULL, &err), 0, "%s", err.msg);
+  assert_file("c", "replaced");
+  assert_nothing_outside();
+}
+
+Test(unpack, hardlink_outside_is_refused)
+{
+  struct tentry e[] = { { 'h', "h", "../canary" } };
+  assert_refused(e, 1, "..");
+}
+
+Test(unpack, hardlink_to_absolute_host_path_is_not_found_inside)
+{
+  struct tentry e[] = { { 'h', "h", canary } };
+  assert_refused(e, 1, "hard link");
+}
+
+Test(unpack, hardlink_through_symlink_is_refused)
+{
+  char t[4200];
+  snprintf(t, sizeof t, "%s", parent);
+  struct tentry e[] = { { 'l', "p", t }, { 'h', "h", "p/canary" } };
+  assert_refused(e, 2, "hard link");
+}
+
+Test(unpack, symlink_loop_is_refused)
+{
+  struct tentry e[] = { { 'l', "a", "b" }, { 'l', "b", "a" }, { 'f', "a/x", .data = "x" } };
+  assert_refused(e, 3, "a/x");
+}
+
+Test(unpack, device_nodes_are_refused)
+{
+  struct tentry e[] = { { 'c', "dev/mem" } };
+  assert_refused(e, 1, "device node");
+  struct tentry b[] = { { 'b', "dev/sda" } };
+  assert_refused(b, 1, "device node");
+}
+
+Test(unpack, device_nodes_when_asked)
+{
+  struct tentry e[] = { { 'c', "null" } };
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.allow_devices = true;
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, &o, &err), 0, "%s", err.msg);
+  char *p = rootpath("null");
+  struct stat st;
+  cr_assert_eq(lstat(p, &st), 0);
+  cr_assert(S_ISCHR(st.st_mode));
+  free(p);
+}
+
+Test(unpack, setuid_and_setgid_are_dropped)
+{
+  struct tentry e[] = { { 'f', "suid", .data = "x", .mode = 06755 }, { 'd', "sgid", .mode = 02775 } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 2, NULL, &err), 0, "%s", err.msg);
+  char *p = rootpath("suid");
+  struct stat st;
+  cr_assert_eq(stat(p, &st), 0);
+  cr_assert_eq(st.st_mode & 07777, 0755, "mode %o", st.st_mode & 07777);
+  free(p);
+}
+
+Test(unpack, setuid_kept_when_asked)
+{
+  struct tentry e[] = { { 'f', "suid", .data = "x", .mode = 04755 } };
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.keep_setid = true;
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, &o, &err), 0, "%s", err.msg);
+  char *p = rootpath("suid");
+  struct stat st;
+  cr_assert_eq(stat(p, &st), 0);
+  cr_assert_eq(st.st_mode & 07777, 04755);
+  free(p);
+}
+
+Test(unpack, whiteout_of_dotdot_and_bare_whiteout_are_refused)
+{
+  struct tentry e[] = { { 'f', "d/.wh...", .data = "" } };
+  assert_refused(e, 1, "whiteout");
+  struct tentry f[] = { { 'f', ".wh.", .data = "" } };
+  assert_refused(f, 1, "whiteout");
+  struct tentry g[] = { { 'f', "d/.wh..", .data = "" } };
+  assert_refused(g, 1, "whiteout");
+}
+
+Test(unpack, huge_sparse_file_is_refused)
+{
+  struct tentry e[] = { { 'f', "sparse", .size = 1ll << 40 } };
+  assert_refused(e, 1, "more than");
+}
+
+Test(unpack, sparse_file_within_bounds_stays_sparse)
+{
+  struct tentry e[] = { { 'f', "sparse", .size = 256ll << 20 } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, NULL, &err), 0, "%s", err.msg);
+  char *p = rootpath("sparse");
+  struct stat st;
+  cr_assert_eq(stat(p, &st), 0);
+  cr_assert_eq(st.st_size, 256ll << 20);
+  cr_assert_lt(st.st_blocks * 512, 1 << 20, "%lld bytes allocated", (long long) st.st_blocks * 512);
+  free(p);
+}
+
+Test(unpack, ten_thousand_deep_directories_are_refused)
+{
+  size_t depth = 10000;
+  char *name = malloc(2 * depth + 8);
+  for (size_t i = 0; i < depth; i++)
+    memcpy(name + 2 * i, "a/", 2);
+  strcpy(name + 2 * depth, "f");
+  struct tentry e[] = { { 'f', name, .data = "deep" } };
+  assert_refused(e, 1, "deep");
+  free(name);
+}
+
+Test(unpack, duplicate_entries_replace_not_merge)
+{
+  struct tentry e[] = { { 'f', "f", .data = "one" }, { 'f', "f", .data = "two" },
+                        { 'd', "d" },                { 'f', "d/inner", .data = "x" },
+                        { 'f', "d", .data = "now a file" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 5, NULL, &err), 0, "%s", err.msg);
+  assert_file("f", "two");
+  assert_file("d", "now a file");
+  assert_nothing_outside();
+}
+
+Test(unpack, whiteouts_and_opaque_directories_across_layers)
+{
+  struct tentry l1[] = { { 'd', "d" }, { 'f', "d/a", .data = "a" }, { 'f', "d/b", .data = "b" },
+                         { 'f', "x", .data = "x" }, { 'f', "y", .data = "y" } };
+  /* d/c comes before the opaque marker in the same layer: it stays (the same-layer rule). */
+  struct tentry l2[] = { { 'd', "d" }, { 'f', "d/c", .data = "c" }, { 'f', "d/.wh..wh..opq", .data = "" },
+                         { 'f', ".wh.x", .data = "" } };
+  struct tbuf t[2] = { tt_tar(l1, 5), tt_tar(l2, 4) };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_layers(t, 2, NULL, &err), 0, "%s", err.msg);
+  char root[4200];
+  snprintf(root, sizeof root, "%s/root", parent);
+  char *d = rootpath("d"), *x = rootpath("x"), *wh = rootpath(".wh.x");
+  cr_assert_eq(tt_count(d), 1, "only d/c is left");
+  assert_file("d/c", "c");
+  assert_file("y", "y");
+  cr_assert_neq(access(x, F_OK), 0, "x is whited out");
+  cr_assert_neq(access(wh, F_OK), 0, "the whiteout itself is not written");
+  free(d);
+  free(x);
+  free(wh);
+  free(t[0].p);
+  free(t[1].p);
+}
+
+Test(unpack, xattrs_are_filtered)
+{
+  struct tentry e[] = { { 'f', "t", .data = "x", .xattr = "trusted.overlay.opaque=y" },
+                        { 'f', "u", .data = "x", .xattr = "user.ok=1" },
+                        { 'f', "s", .data = "x", .xattr = "security.capability=AAAA" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 3, NULL, &err), 0, "%s", err.msg);
+  char *t = rootpath("t"), *u = rootpath("u"), *s = rootpath("s");
+  char v[16];
+  cr_assert_lt(lgetxattr(t, "trusted.overlay.opaque", v, sizeof v), 0, "trusted.* must not be set");
+  cr_assert_lt(lgetxattr(s, "security.capability", v, sizeof v), 0, "file capabilities dropped");
+  ssize_t n = lgetxattr(u, "user.ok", v, sizeof v);
+  if (n >= 0) /* tmpfs without user xattrs reports ENOTSUP: then nothing to check */
+    cr_assert_eq(n, 1);
+  free(t);
+  free(u);
+  free(s);
+}
+
+Test(unpack, ownership_is_remapped)
+{
+  if (geteuid() != 0)
+    cr_skip_test("needs root to chown");
+  struct tentry e[] = { { 'f', "f", .data = "x", .uid = 0, .gid = 5 }, { 'l', "l", "f", .uid = 1000, .gid = 1000 } };
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.uid_map = (struct dj_idmap) { 0, 100000, 65536 };
+  o.gid_map = (struct dj_idmap) { 0, 100000, 65536 };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 2, &o, &err), 0, "%s", err.msg);
+  char *f = rootpath("f"), *l = rootpath("l");
+  struct stat st;
+  cr_assert_eq(lstat(f, &st), 0);
+  cr_assert_eq(st.st_uid, 100000);
+  cr_assert_eq(st.st_gid, 100005);
+  cr_assert_eq(lstat(l, &st), 0);
+  cr_assert_eq(st.st_uid, 101000);
+  free(f);
+  free(l);
+}
+
+Test(unpack, unmappable_owner_is_refused)
+{
+  struct tentry e[] = { { 'f', "f", .data = "x", .uid = 70000 } };
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.uid_map = (struct dj_idmap) { 0, 100000, 65536 };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, &o, &err), -1);
+  cr_assert(strstr(err.msg, "outside the mapping") != NULL, "%s", err.msg);
+}
+
+Test(unpack, decompression_bomb_is_bounded)
+{
+  struct tentry e[] = { { 'f', "big", .data = NULL, .size = 0 } };
+  char *data = malloc(4 << 20);
+  memset(data, 'z', 4 << 20);
+  data[(4 << 20) - 1] = '\0';
+  e[0].data = data;
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.max_layer_size = 1 << 20;
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, &o, &err), -1);
+  cr_assert(strstr(err.msg, "decompression bomb") != NULL, "%s", err.msg);
+  free(data);
+}
+
+Test(unpack, entry_count_is_bounded)
+{
+  struct tentry e[] = { { 'f', "a", .data = "" }, { 'f', "b", .data = "" }, { 'f', "c", .data = "" } };
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.max_entries = 2;
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 3, &o, &err), -1);
+  cr_assert(strstr(err.msg, "more than 2 entries") != NULL, "%s", err.msg);
+}
+
+Test(unpack, failure_removes_everything_and_names_the_entry)
+{
+  struct tentry e[] = { { 'd', "usr" }, { 'f', "usr/a", .data = "a" }, { 'c', "usr/evil" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 3, NULL, &err), -1);
+  cr_assert(strstr(err.msg, "entry \"usr/evil\"") != NULL, "%s", err.msg);
+  assert_nothing_outside();
+}
+
+Test(unpack, existing_nonempty_dir_is_refused)
+{
+  char root[4200];
+  snprintf(root, sizeof root, "%s/root", parent);
+  mkdir(root, 0755);
+  char f[4300];
+  snprintf(f, sizeof f, "%s/keep", root);
+  tt_write(f, "mine", 4);
+  struct tentry e[] = { { 'f', "x", .data = "x" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 1, NULL, &err), -1);
+  cr_assert(strstr(err.msg, "not empty") != NULL, "%s", err.msg);
+  char *c = tt_read(f, NULL);
+  cr_assert_str_eq(c, "mine");
+  free(c);
+}
+
+Test(unpack, gzip_layers)
+{
+  struct tentry e[] = { { 'f', "hello", .data = "world" } };
+  struct tbuf t = tt_tar(e, 1);
+  char *layout = tt_layout(parent, "layout", &t, 1, true);
+  char ref[4200], root[4200];
+  snprintf(ref, sizeof ref, "oci:%s:latest", layout);
+  snprintf(root, sizeof root, "%s/root", parent);
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_unpack(ref, NULL, &o, root, &err), 0, "%s", err.msg);
+  assert_file("hello", "world");
+  free(layout);
+  free(t.p);
+}
