@@ -243,12 +243,85 @@ static int readonly_paths(const struct dj_spec *spec, int rootfd, dj_err *err)
   return 0;
 }
 
+/* mountinfo escapes blanks and backslashes in paths as \ooo. */
+static void mountinfo_unescape(char *s)
+{
+  char *o = s;
+  for (const char *i = s; *i != '\0'; o++) {
+    if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] >= '0' && i[2] <= '7' && i[3] >= '0' && i[3] <= '7') {
+      *o = (char) (((i[1] - '0') << 6) | ((i[2] - '0') << 3) | (i[3] - '0'));
+      i += 4;
+    } else {
+      *o = *i++;
+    }
+  }
+  *o = '\0';
+}
+
+static int by_length_desc(const void *a, const void *b)
+{
+  size_t la = strlen(*(char *const *) a), lb = strlen(*(char *const *) b);
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* Without pivot_root the host's mounts stay in our namespace beneath the chroot: detach every one
+ * that neither holds nor lies inside the root (as runc does); cover those the kernel keeps locked. */
+static int detach_outside_root(int rootfd, dj_err *err)
+{
+  char link[64], root[PATH_MAX];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", rootfd);
+  ssize_t n = readlink(link, root, sizeof root - 1);
+  if (n < 0)
+    return dj_error(err, errno, "no_pivot: find the root's path");
+  root[n] = '\0';
+  size_t rlen = (size_t) n;
+  _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (f == NULL)
+    return dj_error(err, errno, "no_pivot: read /proc/self/mountinfo");
+  _cleanup_strv_ char **mps = NULL;
+  size_t count = 0;
+  char line[PATH_MAX * 2], mp[PATH_MAX];
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+      continue;
+    mountinfo_unescape(mp);
+    mps = dj_xrealloc(mps, (count + 2) * sizeof *mps);
+    mps[count++] = dj_xstrdup(mp);
+    mps[count] = NULL;
+  }
+  if (count == 0)
+    return 0;
+  qsort(mps, count, sizeof *mps, by_length_desc);
+  for (size_t i = 0; i < count; i++) {
+    const char *m = mps[i];
+    size_t l = strlen(m);
+    bool inside = strncmp(m, root, rlen) == 0 && (m[rlen] == '\0' || m[rlen] == '/');
+    bool holds = strcmp(m, "/") == 0 || (strncmp(root, m, l) == 0 && root[l] == '/');
+    if (inside || holds || umount2(m, MNT_DETACH | UMOUNT_NOFOLLOW) == 0 || errno == ENOENT)
+      continue;
+    struct stat st;
+    if (stat(m, &st) < 0 || !S_ISDIR(st.st_mode))
+      continue; /* gone with its parent, or a file no path from the chroot reaches */
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "no_pivot: cover %s", m);
+    _cleanup_close_ int cover = dj_fs_detached(what, "tmpfs", "tmpfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                               MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+    if (cover < 0)
+      return -1;
+    if (dj_sys_move_mount(cover, "", AT_FDCWD, m, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return dj_error(err, errno, "%s", what);
+  }
+  return 0;
+}
+
 /* Enter the root: pivot_root and detach the old root, or (no_pivot) move it onto / and chroot. */
 static int enter_root(int rootfd, bool no_pivot, dj_err *err)
 {
   if (fchdir(rootfd) < 0)
     return dj_error(err, errno, "enter the root: fchdir");
   if (no_pivot) {
+    if (detach_outside_root(rootfd, err) < 0)
+      return -1;
     if (dj_sys_move_mount(rootfd, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0)
       return dj_error(err, errno, "enter the root: move it onto /");
     if (chroot(".") < 0)

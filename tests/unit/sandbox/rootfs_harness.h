@@ -164,6 +164,8 @@ static void report(int fd, const char *prefix, const char *text)
   dj_write_all(fd, buf, (size_t) n);
 }
 
+static uint64_t ns_root_mount_id; /* the mount namespace's root mount, for listmount(2) */
+
 static int console_from_before = -1; /* a pty a before() hook opened inside the child's namespace */
 
 static __attribute__((noreturn)) void container_init(const struct run *r, int out)
@@ -214,6 +216,9 @@ static int run_container(const struct run *r)
     /* What the test itself mounts below stays in this namespace whatever the host's propagation. */
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
       _exit(17);
+    struct statx sx;
+    if (statx(AT_FDCWD, "/", 0, 0x4000 /* STATX_MNT_ID_UNIQUE */, &sx) == 0)
+      ns_root_mount_id = sx.stx_mnt_id;
     if (r->before != NULL && r->before() < 0) {
       report(out[1], "before: ", msg);
       _exit(14);

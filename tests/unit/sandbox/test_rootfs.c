@@ -3,6 +3,8 @@
  * inside after the pivot. Runs as root. */
 #include "rootfs_harness.h"
 
+#include <sys/syscall.h>
+
 TestSuite(rootfs, .init = make_bundle, .fini = bundle_teardown);
 
 /* ---- the specs ------------------------------------------------------------------------------ */
@@ -292,8 +294,20 @@ Test(rootfs, swapped_dev_null_changes_nothing)
   RUN_OK(&r);
 }
 
+/* How many mounts are still beneath the namespace's root mount, reachable from our root or not
+ * (listmount(2), Linux 6.8+; as root it lists them all). */
+static long mounts_in_namespace(void)
+{
+  struct { uint32_t size, spare; uint64_t mnt_id, param; } req = { .size = 24, .mnt_id = ns_root_mount_id };
+  uint64_t ids[512];
+  return syscall(458 /* SYS_listmount */, &req, ids, DJ_ARRAY_SIZE(ids), 0);
+}
+
 static int check_no_pivot(void)
 {
+  /* The root stack and /proc: the host's other mounts were detached, not merely hidden. */
+  long n = mounts_in_namespace();
+  EXPECT(n > 0 && n <= 4, "%ld mounts left in the namespace: the host's were not detached", n);
   char cwd[PATH_MAX];
   EXPECT(getcwd(cwd, sizeof cwd) != NULL && strcmp(cwd, "/") == 0, "cwd is not /");
   EXPECT(read_is("/etc/marker", "image\n"), "/ is not the image");
@@ -765,4 +779,26 @@ Test(rootfs, mount_targets_on_procfs_and_the_root)
     cr_assert_eq(rc, 0, "%s: exit %d: %s", refused[i].m.destination, rc, msg);
     cr_assert(strstr(msg, refused[i].err) != NULL, "%s", msg);
   }
+}
+
+static int check_no_pivot_userns(void)
+{
+  EXPECT(read_is("/etc/marker", "image\n") && vfs_flags("/", ST_RDONLY), "not in the read-only root");
+  EXPECT(fs_is("/proc", PROC_SUPER_MAGIC) && is_chr("/proc/keys", 1, 3), "/proc");
+  return 0;
+}
+
+Test(rootfs, no_pivot_in_a_user_namespace)
+{
+  /* The host's mounts are locked together here: those that cannot be detached are covered. */
+  cr_assert_eq(nftw(bundle, chown_one, 16, FTW_PHYS), 0);
+  struct dj_spec s;
+  default_spec(&s);
+  s.ns_flags |= CLONE_NEWUSER | CLONE_NEWIPC;
+  struct run r = default_run(&s);
+  r.unshare_flags = CLONE_NEWIPC;
+  r.opts.userns = true;
+  r.opts.no_pivot = true;
+  r.check = check_no_pivot_userns;
+  RUN_OK(&r);
 }
