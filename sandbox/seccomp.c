@@ -515,6 +515,22 @@ static bool unconditional_action(const struct dj_seccomp *sc, const char *name, 
   return !conditional;
 }
 
+static void action_text(uint32_t act, char buf[32])
+{
+  if ((act & 0xffff0000u) == SCMP_ACT_ERRNO(0))
+    snprintf(buf, 32, "SCMP_ACT_ERRNO(%u)", act & 0xffffu);
+  else if ((act & 0xffff0000u) == SCMP_ACT_TRACE(0))
+    snprintf(buf, 32, "SCMP_ACT_TRACE(%u)", act & 0xffffu);
+  else if (act == SCMP_ACT_KILL_PROCESS)
+    snprintf(buf, 32, "SCMP_ACT_KILL_PROCESS");
+  else if (act == SCMP_ACT_KILL_THREAD)
+    snprintf(buf, 32, "SCMP_ACT_KILL_THREAD");
+  else if (act == SCMP_ACT_TRAP)
+    snprintf(buf, 32, "SCMP_ACT_TRAP");
+  else
+    snprintf(buf, 32, "action %#x", act);
+}
+
 int dj_seccomp_check_runtime_steps(const struct dj_seccomp *sc, bool caps_after_load, dj_err *err)
 {
   static const char *const always[] = {"execve"};
@@ -535,11 +551,12 @@ int dj_seccomp_check_runtime_steps(const struct dj_seccomp *sc, bool caps_after_
       const char *why = g == 0 ? "the runtime starts the process with it after loading the filter"
                                : "without noNewPrivileges the filter is loaded before the runtime "
                                  "drops capabilities with it";
+      char text[32];
+      action_text(act, text);
       if (rule == SIZE_MAX)
-        return dj_error(err, 0, SC_PATH ".defaultAction: denies %s (%#x), but %s", names[i],
-                        (unsigned) act, why);
-      return dj_error(err, 0, SC_PATH ".syscalls[%zu]: denies %s (%#x), but %s", rule, names[i],
-                      (unsigned) act, why);
+        return dj_error(err, 0, SC_PATH ".defaultAction: denies %s (%s), but %s", names[i], text, why);
+      return dj_error(err, 0, SC_PATH ".syscalls[%zu]: denies %s (%s), but %s", rule, names[i], text,
+                      why);
     }
   }
   return 0;

@@ -395,7 +395,8 @@ Test(seccomp_build, runtime_steps_must_pass_the_filter)
   decode(parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
                 "{\"names\":[\"execve\"],\"action\":\"SCMP_ACT_ERRNO\"}]}"), &o);
   cr_assert_eq(dj_seccomp_check_runtime_steps(&o.sc, false, &err), -1);
-  cr_assert(strstr(err.msg, "linux.seccomp.syscalls[0]: denies execve"), "%s", err.msg);
+  cr_assert_str_eq(err.msg, "linux.seccomp.syscalls[0]: denies execve (SCMP_ACT_ERRNO(1)), but the "
+                   "runtime starts the process with it after loading the filter");
   owned_free(&o);
 
   decode(parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
@@ -454,6 +455,26 @@ Test(confidential, profile_shape)
   cr_assert_str_eq(json_string_value(json_array_get(arches, 0)), "SCMP_ARCH_X86_64");
 #endif
   json_decref(p);
+}
+
+/* The profile goes into config.json: the spec parser must take it as it is. */
+Test(confidential, passes_the_spec_parser)
+{
+  json_t *doc = json_pack("{s:s, s:{s:s}, s:{s:[s], s:s, s:{s:i, s:i}, s:{}}, s:{s:o}}", "ociVersion",
+                          "1.2.0", "root", "path", "rootfs", "process", "args", "/bin/true", "cwd", "/",
+                          "user", "uid", 0, "gid", 0, "capabilities", "linux", "seccomp",
+                          dj_seccomp_confidential_profile());
+  struct dj_spec *spec = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_spec_parse(doc, &spec, &err), 0, "%s", err.msg);
+  cr_assert_not_null(spec->seccomp);
+  scmp_filter_ctx ctx;
+  char **unknown;
+  cr_assert_eq(dj_seccomp_build(spec->seccomp, &ctx, &unknown, &err), 0, "%s", err.msg);
+  cr_assert_null(unknown);
+  seccomp_release(ctx);
+  dj_spec_free(spec);
+  json_decref(doc);
 }
 
 Test(confidential, filter_text)
