@@ -342,7 +342,7 @@ static int check_console(void)
   return 0;
 }
 
-Test(rootfs, console_is_the_pty)
+static void console_run(bool userns)
 {
   int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
   cr_assert_geq(master, 0);
@@ -353,11 +353,27 @@ Test(rootfs, console_is_the_pty)
   struct dj_spec s;
   default_spec(&s);
   struct run r = default_run(&s);
+  if (userns) {
+    cr_assert_eq(nftw(bundle, chown_one, 16, FTW_PHYS), 0);
+    s.ns_flags |= CLONE_NEWUSER | CLONE_NEWIPC;
+    r.unshare_flags = CLONE_NEWIPC;
+    r.opts.userns = true;
+  }
   r.opts.console_fd = console_slave;
   r.check = check_console;
   RUN_OK(&r);
   close(console_slave);
   close(master);
+}
+
+Test(rootfs, console_is_the_pty)
+{
+  console_run(false);
+}
+
+Test(rootfs, console_is_the_pty_in_a_user_namespace)
+{
+  console_run(true);
 }
 
 Test(rootfs, console_must_be_a_pty)
