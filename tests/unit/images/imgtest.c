@@ -301,3 +301,12 @@ void tt_rewrite_diff_id(const char *layout, size_t i, const char *diff_id)
   json_decref(config);
   json_decref(m);
 }
+
+void tt_rewrite_manifest(const char *layout, void (*f)(json_t *m, void *arg), void *arg)
+{
+  char mpath[4096];
+  json_t *m = load_manifest(layout, mpath);
+  f(m, arg);
+  store_manifest(layout, m);
+  json_decref(m);
+}

@@ -40,6 +40,9 @@ void tt_digest(const void *p, size_t n, char out[72]);
 void tt_rewrite_layer(const char *layout, size_t i, void (*mutate)(uint8_t *p, size_t *n, void *arg), void *arg);
 /* Replace the config's diff_ids[i] (re-digesting config, manifest and index). */
 void tt_rewrite_diff_id(const char *layout, size_t i, const char *diff_id);
+/* Change the manifest with f (re-digesting it and the index). */
+struct json_t;
+void tt_rewrite_manifest(const char *layout, void (*f)(struct json_t *m, void *arg), void *arg);
 /* Read a file fully (malloc'd, NUL-terminated). */
 char *tt_read(const char *path, size_t *n);
 void tt_write(const char *path, const void *p, size_t n);

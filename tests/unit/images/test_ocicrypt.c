@@ -1,0 +1,252 @@
+/* ocicrypt: round trips, and every tampering a clear error with nothing extracted. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "images/b64.h"
+#include "images/convert.h"
+#include "images/layout.h"
+#include "images/ocicrypt.h"
+#include "images/unpack.h"
+#include "imgtest.h"
+
+static char *parent;
+static EVP_PKEY *rsa, *ec;
+static char plain_ref[4200], enc_ref[4400], enc_dir[4096], root[4200];
+
+static void build(bool gzip)
+{
+  struct tentry e[] = { { 'd', "bin" }, { 'f', "bin/hello", .data = "#!/bin/sh\necho hello\n", .mode = 0755 },
+                        { 'f', "data", .data = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } };
+  struct tbuf t = tt_tar(e, 3);
+  char *layout = tt_layout(parent, "plain", &t, 1, gzip);
+  snprintf(plain_ref, sizeof plain_ref, "oci:%s:latest", layout);
+  snprintf(enc_dir, sizeof enc_dir, "%s/enc", parent);
+  snprintf(enc_ref, sizeof enc_ref, "oci:%s:latest", enc_dir);
+  snprintf(root, sizeof root, "%s/root", parent);
+  EVP_PKEY *keys[2] = { rsa, ec };
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_encrypt(plain_ref, enc_ref, keys, 2, &err), 0, "%s", err.msg);
+  free(layout);
+  free(t.p);
+}
+
+static void setup(void)
+{
+  parent = tt_tmpdir();
+  rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+  build(true);
+}
+
+static void teardown(void)
+{
+  tt_rmrf(parent);
+  free(parent);
+  EVP_PKEY_free(rsa);
+  EVP_PKEY_free(ec);
+}
+
+TestSuite(ocicrypt, .init = setup, .fini = teardown);
+
+static int unpack(EVP_PKEY *key, dj_err *err)
+{
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  return dj_image_unpack(enc_ref, key, &o, root, err);
+}
+
+static void expect_unpack_fails(EVP_PKEY *key, const char *needle)
+{
+  dj_err err = { 0 };
+  cr_assert_eq(unpack(key, &err), -1, "unpack succeeded");
+  cr_assert(strstr(err.msg, needle) != NULL, "\"%s\" not in \"%s\"", needle, err.msg);
+  cr_assert_eq(tt_count(root), -1, "something was extracted");
+}
+
+Test(ocicrypt, encrypted_image_unpacks_with_either_key)
+{
+  EVP_PKEY *keys[2] = { rsa, ec };
+  for (int i = 0; i < 2; i++) {
+    dj_err err = { 0 };
+    cr_assert_eq(unpack(keys[i], &err), 0, "%s", err.msg);
+    char p[4300];
+    snprintf(p, sizeof p, "%s/bin/hello", root);
+    char *c = tt_read(p, NULL);
+    cr_assert_str_eq(c, "#!/bin/sh\necho hello\n");
+    free(c);
+    tt_rmrf(root);
+  }
+}
+
+Test(ocicrypt, layout_says_encrypted_and_jwe)
+{
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  cr_assert(img->layers[0].encrypted);
+  cr_assert_str_eq(img->layers[0].media_type, "application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
+  char kinds[128];
+  dj_ocicrypt_recipient_kinds(img->layers[0].annotations, kinds, sizeof kinds);
+  cr_assert_str_eq(kinds, "jwe");
+  dj_image_free(img);
+}
+
+/* Decrypting gives back the original descriptors (media type, digest, size). */
+Test(ocicrypt, decrypt_restores_the_original_layer)
+{
+  char dec_ref[4300];
+  snprintf(dec_ref, sizeof dec_ref, "oci:%s/dec:x", parent);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_decrypt(enc_ref, dec_ref, ec, &err), 0, "%s", err.msg);
+  struct dj_image *a = NULL, *b = NULL;
+  cr_assert_eq(dj_image_open(plain_ref, &a, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_image_open(dec_ref, &b, &err), 0, "%s", err.msg);
+  cr_assert_str_eq(a->layers[0].digest, b->layers[0].digest);
+  cr_assert_eq(a->layers[0].size, b->layers[0].size);
+  cr_assert_str_eq(a->layers[0].media_type, b->layers[0].media_type);
+  cr_assert_null(b->layers[0].annotations);
+  cr_assert_str_eq(a->config_desc.digest, b->config_desc.digest);
+  dj_image_free(a);
+  dj_image_free(b);
+}
+
+static void flip_middle(uint8_t *p, size_t *n, void *arg)
+{
+  p[*n / 2] ^= 0x20;
+}
+
+static void truncate_tail(uint8_t *p, size_t *n, void *arg)
+{
+  *n -= 16;
+}
+
+Test(ocicrypt, tampered_ciphertext)
+{
+  tt_rewrite_layer(enc_dir, 0, flip_middle, NULL);
+  expect_unpack_fails(rsa, "HMAC mismatch");
+}
+
+/* An uncompressed layer whose flipped byte lands in file data would otherwise extract cleanly:
+ * only the HMAC, checked before decryption, stops it before anything is written. */
+Test(ocicrypt, hmac_is_checked_before_any_plaintext_is_used)
+{
+  tt_rmrf(parent);
+  parent = tt_tmpdir();
+  build(false);
+  tt_rewrite_layer(enc_dir, 0, flip_middle, NULL);
+  expect_unpack_fails(ec, "HMAC mismatch");
+}
+
+Test(ocicrypt, truncated_blob)
+{
+  tt_rewrite_layer(enc_dir, 0, truncate_tail, NULL);
+  expect_unpack_fails(rsa, "HMAC mismatch");
+}
+
+/* The blob itself changed without the descriptor: caught by the digest check. */
+Test(ocicrypt, blob_changed_behind_the_descriptor)
+{
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/blobs/sha256/%s", enc_dir, img->layers[0].digest + 7);
+  dj_image_free(img);
+  int fd = open(p, O_WRONLY);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(pwrite(fd, "X", 1, 10), 1);
+  close(fd);
+  expect_unpack_fails(rsa, "content digest");
+}
+
+static void set_pubopts_hmac(json_t *m, void *arg)
+{
+  json_t *ann = json_object_get(json_array_get(json_object_get(m, "layers"), 0), "annotations");
+  uint8_t h[32];
+  memset(h, 7, sizeof h);
+  char *hb = dj_b64_encode(h, sizeof h);
+  char *pub = NULL;
+  cr_assert_gt(asprintf(&pub, "{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"hmac\":\"%s\",\"cipheroptions\":{}}", hb), 0);
+  char *pb = dj_b64_encode((uint8_t *) pub, strlen(pub));
+  json_object_set_new(ann, DJ_ANNOT_PUBOPTS, json_string(pb));
+  free(hb);
+  free(pub);
+  free(pb);
+}
+
+Test(ocicrypt, tampered_hmac)
+{
+  tt_rewrite_manifest(enc_dir, set_pubopts_hmac, NULL);
+  expect_unpack_fails(rsa, "HMAC mismatch");
+}
+
+Test(ocicrypt, wrong_key)
+{
+  EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  expect_unpack_fails(other, "cannot decrypt");
+  EVP_PKEY_free(other);
+}
+
+static void drop_jwe(json_t *m, void *arg)
+{
+  json_t *ann = json_object_get(json_array_get(json_object_get(m, "layers"), 0), "annotations");
+  json_object_del(ann, DJ_ANNOT_KEYS_JWE);
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.provider.kbs", json_string("e30="));
+}
+
+Test(ocicrypt, missing_recipient)
+{
+  tt_rewrite_manifest(enc_dir, drop_jwe, NULL);
+  expect_unpack_fails(rsa, "no JWE recipient (recipients: provider:kbs)");
+}
+
+Test(ocicrypt, no_key_given)
+{
+  expect_unpack_fails(NULL, "no key was given");
+}
+
+Test(ocicrypt, wrong_diff_id)
+{
+  tt_rewrite_diff_id(enc_dir, 0, "sha256:0000000000000000000000000000000000000000000000000000000000000000");
+  expect_unpack_fails(rsa, "diff_ids[0]");
+}
+
+/* What was checked is what is decrypted: the staging copy can no longer change. */
+Test(ocicrypt, staged_blob_is_sealed)
+{
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  int fd = dj_image_blob_stage(img->dirfd, &img->layers[0], &err);
+  cr_assert_geq(fd, 0, "%s", err.msg);
+  int seals = fcntl(fd, F_GET_SEALS);
+  cr_assert((seals & F_SEAL_WRITE) && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW), "seals %#x", seals);
+  cr_assert_lt(pwrite(fd, "x", 1, 0), 0);
+  close(fd);
+  dj_image_free(img);
+}
+
+Test(ocicrypt, private_options_are_strict)
+{
+  struct dj_layer_secret s;
+  dj_err err = { 0 };
+  const char *no_digest = "{\"symkey\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"cipheroptions\":{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}}";
+  cr_assert_eq(dj_ocicrypt_privopts_parse((const uint8_t *) no_digest, strlen(no_digest), &s, &err), -1);
+  cr_assert(strstr(err.msg, "privopts.digest") != NULL, "%s", err.msg);
+  const char *short_nonce = "{\"symkey\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"digest\":\"sha256:"
+                            "0000000000000000000000000000000000000000000000000000000000000000\","
+                            "\"cipheroptions\":{\"nonce\":\"AAAA\"}}";
+  cr_assert_eq(dj_ocicrypt_privopts_parse((const uint8_t *) short_nonce, strlen(short_nonce), &s, &err), -1);
+  cr_assert(strstr(err.msg, "nonce: 3 bytes, expected 16") != NULL, "%s", err.msg);
+  const char *gcm = "{\"cipher\":\"AES_128_GCM\",\"hmac\":\"\"}";
+  char *other = dj_b64_encode((const uint8_t *) gcm, strlen(gcm));
+  cr_assert_eq(dj_ocicrypt_pubopts_parse(other, &s, &err), -1);
+  cr_assert(strstr(err.msg, "AES_128_GCM") != NULL, "%s", err.msg);
+  free(other);
+}
