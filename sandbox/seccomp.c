@@ -80,6 +80,7 @@ static const struct narrow_arg {
   {"chmod", 1, 0xffff},              /* umode_t mode */
   {"fchmod", 1, 0xffff},
   {"fchmodat", 2, 0xffff},
+  {"fchmodat2", 2, 0xffff},
   {"open", 1, 0xffffffff},           /* int flags */
   {"openat", 2, 0xffffffff},
   {"kill", 1, 0xffffffff},           /* int sig */
@@ -437,6 +438,9 @@ static int rules_add(scmp_filter_ctx ctx, const struct dj_seccomp *sc, const str
     for (size_t s = 0; rc == 0 && s < sets.n; s++)
       rc = seccomp_rule_add_array(ctx, ap[i].action, ap[i].nr, sets.len[s], sets.set[s]);
     cmp_sets_free(&sets);
+    if (rc == -EEXIST)
+      return dj_error(err, 0, "%s: %s: an earlier rule gives the same conditions another action", rpath,
+                      ap[i].name);
     if (rc < 0)
       return dj_error(err, -rc, "%s: %s: add the rule (%s)", rpath, ap[i].name, action_name(r->action));
   }

@@ -44,7 +44,7 @@ static const char *const allowed[] = {
   "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2",
   "readlink", "readlinkat", "getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat",
   "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-  "symlinkat", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat", "truncate",
+  "symlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "truncate",
   "ftruncate", "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "fallocate", "fadvise64",
   "readahead", "utime", "utimes", "utimensat", "futimesat", "umask", "dup", "dup2", "dup3", "fcntl",
   "flock", "sendfile", "copy_file_range", "splice", "tee", "vmsplice", "getxattr", "lgetxattr",
@@ -58,7 +58,8 @@ static const char *const allowed[] = {
   "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
   /* memory */
   "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore", "mlock", "mlock2",
-  "munlock", "mlockall", "munlockall", "memfd_create", "membarrier",
+  "munlock", "mlockall", "munlockall", "memfd_create", "membarrier", "pkey_alloc", "pkey_free",
+  "pkey_mprotect", "map_shadow_stack",
   /* processes and threads (clone: below) */
   "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "set_tid_address",
   "set_robust_list", "get_robust_list", "futex", "futex_waitv", "rseq", "restart_syscall",
@@ -70,7 +71,8 @@ static const char *const allowed[] = {
   "sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
   "sched_get_priority_min", "sched_rr_get_interval", "sched_getattr", "sched_setattr",
   "ioprio_get", "ioprio_set", "getcpu", "uname", "sysinfo", "getrandom", "pidfd_open",
-  "pidfd_send_signal", "seccomp",
+  "pidfd_send_signal", "seccomp", "landlock_create_ruleset", "landlock_add_rule",
+  "landlock_restrict_self", /* further filters and Landlock can only restrict */
   /* signals */
   "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
   "rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigsuspend", "sigaltstack", "kill", "tkill",

@@ -369,6 +369,13 @@ Test(seccomp_build, bad_rules_refused_with_their_path)
                      "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":70000}]}",
                      "linux.seccomp.syscalls[0].action: errno 70000 does not fit the 16 bits of "
                      "SECCOMP_RET_DATA");
+  assert_build_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
+                     "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
+                     "{\"index\":0,\"value\":5,\"op\":\"SCMP_CMP_EQ\"}]},"
+                     "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_LOG\",\"args\":["
+                     "{\"index\":0,\"value\":5,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+                     "linux.seccomp.syscalls[1]: read: an earlier rule gives the same conditions "
+                     "another action");
 }
 
 Test(seccomp_build, conditional_rule_shadowed_by_unconditional_refused)
