@@ -190,7 +190,7 @@ int dj_quote_verify(const uint8_t *msg, size_t msg_len, const uint8_t *sig, size
     return dj_error_code(err, DJ_ATTEST_E_TYPE, "quote: type 0x%04x is not TPM_ST_ATTEST_QUOTE", att.type);
   if (att.extraData.size != expect->extra_len || /* check 5 */
       CRYPTO_memcmp(att.extraData.buffer, expect->extra_data, expect->extra_len) != 0)
-    return dj_error_code(err, DJ_ATTEST_E_EXTRA_DATA, "quote: extraData is not the expected binding hash");
+    return dj_error_code(err, DJ_ATTEST_E_EXTRA_DATA, "quote: extraData is not the expected value (binding hash or nonce)");
   const TPML_PCR_SELECTION *qsel = &att.attested.quote.pcrSelect;
   if (!dj_pcr_selection_equal(qsel, expect->selection)) { /* check 6 */
     char got[512], want[512];

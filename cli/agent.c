@@ -6,6 +6,7 @@
 static const struct dj_cli_command commands[] = {
   { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
   { "image", dj_cmd_image, "encrypted OCI images: inspect, encrypt, decrypt, unpack, bundle", false },
+  { "tpm", dj_cmd_tpm, "TPM evidence: info, quote, check-quote, extend", false },
 };
 
 int main(int argc, char **argv)

@@ -46,5 +46,6 @@ int dj_cmd_spec(struct dj_cli *cli, int argc, char **argv);
 
 /* donjon-agent's commands (cli/agent.c's table): add yours here */
 int dj_cmd_image(struct dj_cli *cli, int argc, char **argv);
+int dj_cmd_tpm(struct dj_cli *cli, int argc, char **argv);
 
 #endif

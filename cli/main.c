@@ -7,6 +7,7 @@ static const struct dj_cli_command commands[] = {
   { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
   /* donjon-agent's commands: { "NAME", NULL, "SUMMARY", true } */
   { "image", NULL, "encrypted OCI images: inspect, encrypt, decrypt, unpack, bundle", true },
+  { "tpm", NULL, "TPM evidence: info, quote, check-quote, extend", true },
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,105 @@
+/* donjon tpm against swtpm, and tpm2-tools 5.4 interop both ways: tpm2_checkquote accepts
+ * donjon's quote directory, donjon accepts tpm2_quote's. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "swtpm.h"
+
+static struct swtpm sw;
+static char out[1 << 16];
+
+static void setup(void)
+{
+  swtpm_create(&sw);
+  swtpm_start(&sw);
+}
+
+static void teardown(void)
+{
+  swtpm_destroy(&sw);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 300);
+
+/* Run a shell command line with the TPM set for donjon and tpm2-tools; stdout+stderr in out. */
+__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
+{
+  char cmd[8192], full[20000];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  const char *agent = getenv("DONJON_AGENT");
+  cr_assert_not_null(agent, "DONJON_AGENT is not set");
+  snprintf(full, sizeof full, "cd %s && export DONJON_TPM='%s' TPM2TOOLS_TCTI='%s' A='%s' S='%s/node' && { %s; } 2>&1", sw.dir, sw.tcti,
+           sw.tcti, agent, sw.dir, cmd);
+  FILE *p = popen(full, "r");
+  cr_assert_not_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+Test(cli, info_lists_the_ek_certificates)
+{
+  cr_assert_eq(sh("$A tpm info --json"), 0, "%s", out);
+  json_error_t e;
+  json_t *j = json_loads(out, 0, &e);
+  cr_assert_not_null(j, "%s: %s", e.text, out);
+  cr_assert_eq(json_array_size(json_object_get(j, "ek_certificates")), 2, "%s", out);
+  cr_assert_str_eq(json_string_value(json_object_get(j, "manufacturer")), "IBM");
+  json_decref(j);
+}
+
+Test(cli, donjon_quote_checked_by_tpm2_checkquote_and_donjon)
+{
+  cr_assert_eq(sh("$A tpm extend --state-dir $S --event '{\"workload\":\"sha256:aa\"}'"), 0, "%s", out);
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --nonce 00112233 --pcrs sha256:0,1,2,3,4,5,6,7,8,9,23 --out q"), 0, "%s",
+               out);
+  cr_assert_eq(sh("tpm2_checkquote -u q/ak.pub.pem -m q/quote.msg -s q/quote.sig -f q/quote.pcrs -g sha256 "
+                  "-q 00112233"),
+               0, "tpm2_checkquote refused donjon's quote: %s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce 00112233 --dir q"), 0, "%s", out);
+  cr_assert(strstr(out, "quote OK") != NULL, "%s", out);
+  cr_assert_eq(sh("test \"$(wc -l < q/mlog.jsonl)\" = 1"), 0, "the measurement log comes with the quote");
+  /* one thing changed each time, and the failed check is named */
+  cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce 00112234 --dir q"), 1, "%s", out);
+  cr_assert(strstr(out, "extra-data") != NULL, "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce 00112233 --dir q --pcrs sha256:0,1,2,3,4,5,6,7,8,9"), 1);
+  cr_assert(strstr(out, "pcr-selection") != NULL, "%s", out);
+  cr_assert_eq(sh("printf '\\001' | dd of=q/quote.sig bs=1 seek=100 conv=notrunc status=none && "
+                  "$A tpm check-quote --ak q/ak.pub.pem --nonce 00112233 --dir q"),
+               1, "%s", out);
+  cr_assert(strstr(out, "signature") != NULL, "%s", out);
+}
+
+Test(cli, ecc_ak_quote_checked_by_tpm2_checkquote)
+{
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --ak ecc-p256 --nonce aabb --pcrs sha256:0,23 --out q"), 0, "%s", out);
+  cr_assert_eq(sh("tpm2_checkquote -u q/ak.pub.pem -m q/quote.msg -s q/quote.sig -f q/quote.pcrs -g sha256 -q aabb"), 0,
+               "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce aabb --dir q"), 0, "%s", out);
+}
+
+Test(cli, tpm2_quote_checked_by_donjon)
+{
+  /* donjon provisions the AK at its persistent handle; tpm2-tools quotes with it */
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --nonce 00 --pcrs sha256:0 --out q0"), 0, "%s", out);
+  cr_assert_eq(sh("tpm2_readpublic -c 0x81010002 -f pem -o ak.pem >/dev/null && mkdir -p t && "
+                  "tpm2_quote -c 0x81010002 -l sha256:0,1,2,3,4,5,6,7,8,9,10,23 -q 0102030405 -m t/quote.msg "
+                  "-s t/quote.sig -o t/quote.pcrs -g sha256 >/dev/null"),
+               0, "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak ak.pem --nonce 0102030405 --dir t"), 0, "donjon refused tpm2_quote's: %s",
+               out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q0/ak.pub.pem --nonce 0102030405 --dir t"), 0, "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak ak.pem --nonce 0102030406 --dir t"), 1, "%s", out);
+  cr_assert(strstr(out, "extra-data") != NULL, "%s", out);
+  cr_assert_eq(sh("truncate -s -1 t/quote.pcrs && $A tpm check-quote --ak ak.pem --nonce 0102030405 --dir t"), 1);
+  cr_assert(strstr(out, "malformed") != NULL, "%s", out);
+}
