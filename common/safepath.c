@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -53,8 +54,33 @@ const char *dj_path_split(const char *path, char *parent, size_t parent_size)
   return path + b;
 }
 
-int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)
+static int mkdirs_in_root(int rootfd, const char *path, mode_t mode, int depth, dj_err *err);
+
+/* comp, in the directory prefix_dir (inside the root), is a symlink to nowhere yet: make its target
+ * (inside the root, like every resolution here), as runc does for /var/run -> /run. */
+static int mkdirs_link_target(int rootfd, int dirfd, const char *comp, const char *prefix_dir, mode_t mode, int depth,
+                              dj_err *err)
 {
+  char link[PATH_MAX], target[PATH_MAX * 2];
+  ssize_t n = readlinkat(dirfd, comp, link, sizeof link - 1);
+  if (n < 0)
+    return dj_error(err, errno, "readlink %s/%s inside the root", prefix_dir, comp);
+  link[n] = '\0';
+  if (link[0] == '/')
+    snprintf(target, sizeof target, "%s", link);
+  else
+    snprintf(target, sizeof target, "%s/%s", prefix_dir, link);
+  int fd = mkdirs_in_root(rootfd, target, mode, depth + 1, err);
+  if (fd < 0)
+    return -1;
+  close(fd);
+  return 0;
+}
+
+static int mkdirs_in_root(int rootfd, const char *path, mode_t mode, int depth, dj_err *err)
+{
+  if (depth > 40)
+    return dj_error(err, ELOOP, "mkdir %s inside the root", path);
   if (strlen(path) >= PATH_MAX)
     return dj_error(err, ENAMETOOLONG, "mkdir %s inside the root", path);
   char prefix[PATH_MAX];
@@ -76,6 +102,8 @@ int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)
     char comp[NAME_MAX + 1];
     memcpy(comp, p, clen);
     comp[clen] = '\0';
+    char parent_dir[PATH_MAX];
+    memcpy(parent_dir, prefix, plen + 1);
     prefix[plen++] = '/';
     memcpy(prefix + plen, comp, clen);
     plen += clen;
@@ -84,6 +112,12 @@ int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)
     if (strcmp(comp, ".") != 0 && strcmp(comp, "..") != 0 && mkdirat(cur, comp, mode) < 0 && errno != EEXIST)
       return dj_error(err, errno, "mkdir %s inside the root", prefix);
     int next = dj_openat2(rootfd, prefix, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+    struct stat st;
+    if (next < 0 && errno == ENOENT && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      if (mkdirs_link_target(rootfd, cur, comp, parent_dir, mode, depth, err) < 0)
+        return -1;
+      next = dj_openat2(rootfd, prefix, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+    }
     if (next < 0)
       return dj_error(err, errno, "open %s inside the root", prefix);
     close(cur);
@@ -91,6 +125,11 @@ int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)
     p = e;
   }
   return dj_steal_fd(&cur);
+}
+
+int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)
+{
+  return mkdirs_in_root(rootfd, path, mode, 0, err);
 }
 
 int dj_mkfile_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)

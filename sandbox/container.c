@@ -328,6 +328,17 @@ static int exit_code(int status)
   return 255;
 }
 
+/* What the workload wrote to its terminal just before exiting is still in the master. */
+static void drain_pty(int master)
+{
+  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  char buf[16384];
+  ssize_t n;
+  while ((n = read(master, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0 && dj_write_all(STDOUT_FILENO, buf, (size_t) n) < 0)
+      break;
+}
+
 /* Forward signals (and relay the terminal) until the init exits. */
 static int supervise(struct run *r, int *exit_status, dj_err *err)
 {
@@ -346,6 +357,8 @@ static int supervise(struct run *r, int *exit_status, dj_err *err)
     if (w == r->pid) {
       *exit_status = exit_code(status);
       r->pid = 0;
+      if (r->pty_master >= 0)
+        drain_pty(r->pty_master);
       break;
     }
     struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { r->pty_master, POLLIN, 0 },

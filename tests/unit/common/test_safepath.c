@@ -82,3 +82,26 @@ Test(safepath, file_targets_refuse_directories)
   cr_assert_null(dj_path_split("/a/..", parent, sizeof parent));
   cr_assert_null(dj_path_split("/", parent, sizeof parent));
 }
+
+Test(safepath, dangling_symlinks_get_their_target_made_inside_the_root)
+{
+  /* Debian's /var/run -> /run in an image without /run, and an absolute link to the host's /etc. */
+  dj_err err = { 0 };
+  cr_assert_eq(mkdirat(rootfd, "var", 0755), 0);
+  cr_assert_eq(symlinkat("../run", rootfd, "var/run"), 0);
+  cr_assert_eq(symlinkat("/etc/dj-safepath-made", rootfd, "abs"), 0);
+  int fd = dj_mkdirs_in_root(rootfd, "/var/run/x", 0755, &err);
+  cr_assert_geq(fd, 0, "%s", err.msg);
+  close(fd);
+  fd = dj_mkdirs_in_root(rootfd, "/abs/y", 0755, &err);
+  cr_assert_geq(fd, 0, "%s", err.msg);
+  close(fd);
+  struct stat st;
+  cr_assert_eq(fstatat(rootfd, "run/x", &st, 0), 0);
+  cr_assert_eq(fstatat(rootfd, "etc/dj-safepath-made/y", &st, 0), 0);
+  cr_assert_neq(stat("/etc/dj-safepath-made", &st), 0, "nothing made in the host's /etc");
+  /* A loop of links is an error, not a hang. */
+  cr_assert_eq(symlinkat("loop2", rootfd, "loop1"), 0);
+  cr_assert_eq(symlinkat("loop1", rootfd, "loop2"), 0);
+  cr_assert_lt(dj_mkdirs_in_root(rootfd, "/loop1/z", 0755, &err), 0);
+}
