@@ -73,21 +73,21 @@ json_t *dj_profile_default(bool rootless)
                                          : mount_entry("/sys", "sysfs", "sysfs", STRV("nosuid", "noexec", "nodev", "ro")));
   json_array_append_new(mounts, mount_entry("/sys/fs/cgroup", "cgroup", "cgroup", STRV("nosuid", "noexec", "nodev", "relatime", "ro")));
 
-  json_t *linux = json_object();
+  json_t *lx = json_object();
   if (rootless) {
-    json_object_set_new(linux, "uidMappings", id_map(0, (unsigned) geteuid(), 1));
-    json_object_set_new(linux, "gidMappings", id_map(0, (unsigned) getegid(), 1));
-    json_object_set_new(linux, "namespaces", namespaces(STRV("pid", "ipc", "uts", "mount", "user")));
+    json_object_set_new(lx, "uidMappings", id_map(0, (unsigned) geteuid(), 1));
+    json_object_set_new(lx, "gidMappings", id_map(0, (unsigned) getegid(), 1));
+    json_object_set_new(lx, "namespaces", namespaces(STRV("pid", "ipc", "uts", "mount", "user")));
   } else {
-    json_object_set_new(linux, "resources", json_pack("{s:[{s:b, s:s}]}", "devices", "allow", 0, "access", "rwm"));
-    json_object_set_new(linux, "namespaces", namespaces(STRV("pid", "network", "ipc", "uts", "mount")));
+    json_object_set_new(lx, "resources", json_pack("{s:[{s:b, s:s}]}", "devices", "allow", 0, "access", "rwm"));
+    json_object_set_new(lx, "namespaces", namespaces(STRV("pid", "network", "ipc", "uts", "mount")));
   }
-  json_object_set_new(linux, "maskedPaths", strings(STRV("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+  json_object_set_new(lx, "maskedPaths", strings(STRV("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi")));
-  json_object_set_new(linux, "readonlyPaths", strings(STRV("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")));
+  json_object_set_new(lx, "readonlyPaths", strings(STRV("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")));
 
   return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.2.0", "process", process,
-                   "root", "path", "rootfs", "readonly", 1, "hostname", "donjon", "mounts", mounts, "linux", linux);
+                   "root", "path", "rootfs", "readonly", 1, "hostname", "donjon", "mounts", mounts, "linux", lx);
 }
 
 /* ---- confidential ---- */
@@ -155,7 +155,7 @@ json_t *dj_profile_confidential(void)
   json_t *seccomp = dj_seccomp_confidential_profile();
   if (seccomp == NULL) /* never a confidential profile without its filter */
     return NULL;
-  json_t *linux = json_pack("{s:o, s:o, s:o, s:{s:{s:I, s:I}, s:{s:i}, s:o}, s:o, s:o, s:o}",
+  json_t *lx = json_pack("{s:o, s:o, s:o, s:{s:{s:I, s:I}, s:{s:i}, s:o}, s:o, s:o, s:o}",
     "uidMappings", id_map(0, DJ_PROFILE_HOST_ID_BASE, DJ_PROFILE_ID_RANGE),
     "gidMappings", id_map(0, DJ_PROFILE_HOST_ID_BASE, DJ_PROFILE_ID_RANGE),
     "namespaces", namespaces(conf_namespaces),
@@ -165,7 +165,7 @@ json_t *dj_profile_confidential(void)
     "seccomp", seccomp);
 
   return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o, s:{s:s}}", "ociVersion", "1.2.0", "process", process,
-                   "root", "path", "rootfs", "readonly", 1, "hostname", "donjon", "mounts", mounts, "linux", linux,
+                   "root", "path", "rootfs", "readonly", 1, "hostname", "donjon", "mounts", mounts, "linux", lx,
                    "annotations", DJ_PROFILE_ANNOTATION, "confidential");
 }
 
@@ -285,13 +285,13 @@ static bool is_own_namespace(const char *type, const char *path)
   return false;
 }
 
-static int tighten_namespaces(json_t *linux, dj_err *err)
+static int tighten_namespaces(json_t *lx, dj_err *err)
 {
   char p[DJ_JPATH_MAX];
   json_t *nss, *e;
   size_t i;
   bool new_user = true;
-  TRY(child_array(linux, "namespaces", "linux", &nss, err));
+  TRY(child_array(lx, "namespaces", "linux", &nss, err));
   json_array_foreach(nss, i, e) {
     dj_jpath_index(p, "linux.namespaces", i);
     if (!json_is_object(e))
@@ -318,9 +318,9 @@ static int tighten_namespaces(json_t *linux, dj_err *err)
   static const char *const map_keys[] = { "uidMappings", "gidMappings" };
   for (int k = 0; k < 2; k++) {
     json_t *maps = NULL;
-    TRY(dj_json_opt_array(linux, map_keys[k], "linux", &maps, err));
+    TRY(dj_json_opt_array(lx, map_keys[k], "linux", &maps, err));
     if (json_array_size(maps) == 0 && new_user)
-      json_object_set_new(linux, map_keys[k], id_map(0, DJ_PROFILE_HOST_ID_BASE, DJ_PROFILE_ID_RANGE));
+      json_object_set_new(lx, map_keys[k], id_map(0, DJ_PROFILE_HOST_ID_BASE, DJ_PROFILE_ID_RANGE));
     json_array_foreach(maps, i, e) {
       json_t *host = json_object_get(e, "hostID");
       if (json_is_integer(host) && json_integer_value(host) == 0)
@@ -346,14 +346,14 @@ static bool device_allowed(json_t *dev)
 
 static int tighten_linux(json_t *config, dj_err *err)
 {
-  json_t *linux, *res, *mem, *pids, *devices, *paths;
-  TRY(child_object(config, "linux", "", &linux, err));
-  TRY(tighten_namespaces(linux, err));
+  json_t *lx, *res, *mem, *pids, *devices, *paths;
+  TRY(child_object(config, "linux", "", &lx, err));
+  TRY(tighten_namespaces(lx, err));
   json_t *seccomp = dj_seccomp_confidential_profile();
   if (seccomp == NULL) /* never leave the given filter (or none) in place */
     return dj_error(err, 0, "linux.seccomp: the confidential seccomp profile is not available");
-  json_object_set_new(linux, "seccomp", seccomp);
-  TRY(child_object(linux, "resources", "linux", &res, err));
+  json_object_set_new(lx, "seccomp", seccomp);
+  TRY(child_object(lx, "resources", "linux", &res, err));
   TRY(child_object(res, "memory", "linux.resources", &mem, err));
   lower_to(mem, "limit", DJ_PROFILE_MEMORY_LIMIT);
   json_object_set(mem, "swap", json_object_get(mem, "limit")); /* memory+swap = memory: no swap */
@@ -361,13 +361,13 @@ static int tighten_linux(json_t *config, dj_err *err)
   lower_to(pids, "limit", DJ_PROFILE_PIDS_LIMIT);
   json_object_set_new(res, "devices", conf_device_rules());
   devices = NULL;
-  TRY(dj_json_opt_array(linux, "devices", "linux", &devices, err));
+  TRY(dj_json_opt_array(lx, "devices", "linux", &devices, err));
   for (size_t i = json_array_size(devices); i-- > 0;) /* the device cgroup would refuse them anyway */
     if (!device_allowed(json_array_get(devices, i)))
       json_array_remove(devices, i);
-  TRY(child_array(linux, "maskedPaths", "linux", &paths, err));
+  TRY(child_array(lx, "maskedPaths", "linux", &paths, err));
   add_strings(paths, conf_masked);
-  TRY(child_array(linux, "readonlyPaths", "linux", &paths, err));
+  TRY(child_array(lx, "readonlyPaths", "linux", &paths, err));
   add_strings(paths, conf_readonly);
   return 0;
 }

@@ -254,7 +254,8 @@ static const char *const permissive =
   "  {'destination': '/sys', 'type': 'sysfs', 'source': 'sysfs', 'options': ['rw']},"
   "  {'destination': '/sys/fs/cgroup', 'type': 'cgroup2', 'source': 'cgroup', 'options': ['rw']},"
   "  {'destination': '/data', 'type': 'bind', 'source': '/srv/data', 'options': ['rbind', 'rw', 'rsuid', 'rdev']},"
-  "  {'destination': '/etc/hosts', 'source': '/var/lib/c/hosts', 'options': ['bind', 'suid']}],"
+  "  {'destination': '/etc/hosts', 'source': '/var/lib/c/hosts', 'options': ['bind', 'suid']},"
+  "  {'destination': '/sys/kernel/x', 'source': '/sys/kernel/x', 'options': ['bind', 'ro', 'rw']}],"
   " 'linux': {'namespaces': [{'type': 'pid'}, {'type': 'network', 'path': '/run/netns/pod-1234'}, {'type': 'mount'}, {'type': 'uts'}],"
   "  'devices': [{'type': 'c', 'path': '/dev/tpm0', 'major': 10, 'minor': 224}, {'type': 'c', 'path': '/dev/tpmrm0', 'major': 253, 'minor': 65536},"
   "   {'type': 'c', 'path': '/dev/null', 'major': 1, 'minor': 3}, {'type': 'b', 'path': '/dev/sda', 'major': 8, 'minor': 0},"
@@ -295,6 +296,7 @@ Test(profile, apply_tightens_a_permissive_config)
   cr_assert_str_eq(s->devices[0].path, "/dev/null");
   cr_assert_str_eq(s->devices[1].path, "/dev/pts/9");
   cr_assert(s->mounts[4].flags & MS_RDONLY, "cgroup mount left writable");
+  cr_assert(s->mounts[7].flags & MS_RDONLY, "a bind under /sys left writable by a later \"rw\"");
   cr_assert_not(s->mounts[3].clear_flags & MS_RDONLY);
   const struct dj_mount *data = &s->mounts[5];
   cr_assert_eq(data->rec_flags & (MS_NOSUID | MS_NODEV), MS_NOSUID | MS_NODEV, "rbind submounts keep suid/dev");
@@ -343,6 +345,7 @@ Test(profile, apply_fills_a_bare_config)
   cr_assert_eq(dj_profile_apply_confidential(doc, &err), 0, "%s", err.msg);
   _cleanup_spec_ struct dj_spec *s = parse_ok(doc);
   json_decref(doc);
+  check_confidential(s); /* every rlimit, path, rule and mapping of the profile was added */
   cr_assert_eq(s->ns_flags, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS |
                             CLONE_NEWIPC | CLONE_NEWCGROUP);
   cr_assert(s->process.caps.present);
@@ -377,11 +380,11 @@ Test(profile, apply_refuses_what_cannot_be_tightened)
   apply_refused("gidMappings", "[{'containerID': 0, 'hostID': 0, 'size': 65536}]",
                 "linux.gidMappings[0]: maps to host id 0 (root), which the confidential profile forbids");
   apply_refused("mounts", "{'destination': '/dev', 'type': 'bind', 'source': '/dev'}",
-                "mounts[7].source: binds the host's /dev, which the confidential profile forbids");
+                "mounts[8].source: binds the host's /dev, which the confidential profile forbids");
   apply_refused("mounts", "{'destination': '/dev/tpm0', 'source': '/dev/tpm0', 'options': ['bind']}",
-                "mounts[7].source: binds the host's /dev/tpm0, which the confidential profile forbids");
+                "mounts[8].source: binds the host's /dev/tpm0, which the confidential profile forbids");
   apply_refused("mounts", "{'destination': '/hostdev', 'source': '/dev/tpmrm0', 'options': ['rbind', 'ro']}",
-                "mounts[7].source: binds the host's /dev/tpmrm0, which the confidential profile forbids");
+                "mounts[8].source: binds the host's /dev/tpmrm0, which the confidential profile forbids");
   apply_refused("namespaces", "{}", "linux.namespaces: expected an array, got object");
   dj_err err = { 0 };
   json_t *arr = json_array();
