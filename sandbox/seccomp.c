@@ -463,8 +463,10 @@ int dj_seccomp_build(const struct dj_seccomp *sc, scmp_filter_ctx *out, char ***
   struct applied *ap = NULL;
   size_t n_ap = 0;
   int rc;
-  /* no_new_privs is process.noNewPrivileges's business; KILL_PROCESS so no half-dead threads */
+  /* no_new_privs is process.noNewPrivileges's business; KILL_PROCESS so no half-dead threads;
+   * a binary tree of syscall numbers, not a linear scan, on every syscall of the workload */
   if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0 ||
+      (rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0 ||
       (rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
                              seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL)) < 0) {
     dj_error(err, -rc, SC_PATH ": set the filter attributes");

@@ -163,6 +163,9 @@ Test(seccomp_build, default_errno_is_eperm_unless_given)
   cr_assert_eq(nnp, 0);
   cr_assert_eq(seccomp_attr_get(ctx, SCMP_FLTATR_ACT_BADARCH, &badarch), 0);
   cr_assert_eq(badarch, SCMP_ACT_KILL_PROCESS);
+  uint32_t opt;
+  cr_assert_eq(seccomp_attr_get(ctx, SCMP_FLTATR_CTL_OPTIMIZE, &opt), 0);
+  cr_assert_eq(opt, 2, "syscalls found by binary search, not a linear scan");
   seccomp_release(ctx);
 }
 
