@@ -170,6 +170,8 @@ int dj_image_bundle(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts 
     return dj_error(err, errno, "bundle: %s/rootfs", dir);
   int r = -1;
   struct dj_image *img = NULL;
+  _cleanup_json_ json_t *config = NULL;
+  _cleanup_free_ char *s = NULL, *path = NULL;
   _cleanup_close_ int rootfd = openat(dirfd, "rootfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct dj_unpack_opts uo = *o;
   json_t *linux_ = json_object_get(base, "linux");
@@ -183,11 +185,11 @@ int dj_image_bundle(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts 
   }
   if (dj_image_open(ref, &img, err) < 0 || dj_image_unpack_fd(img, key, &uo, rootfd, err) < 0)
     goto out;
-  _cleanup_json_ json_t *config = json_deep_copy(base);
+  config = json_deep_copy(base);
   if (dj_bundle_config_apply(config, img->config, rootfd, err) < 0)
     goto out;
-  _cleanup_free_ char *s = json_dumps(config, JSON_INDENT(2));
-  _cleanup_free_ char *path = dj_xasprintf("%s/config.json", dir);
+  s = json_dumps(config, JSON_INDENT(2));
+  path = dj_xasprintf("%s/config.json", dir);
   if (dj_write_file_atomic(path, s, strlen(s), 0644, err) < 0)
     goto out;
   r = 0;

@@ -661,7 +661,9 @@ int dj_jwe_encrypt(const uint8_t *pt, size_t len, EVP_PKEY *const *keys, const e
   uint8_t cek[CEK_LEN], iv[GCM_IV_LEN], tag[GCM_TAG_LEN];
   if (RAND_bytes(cek, sizeof cek) != 1 || RAND_bytes(iv, sizeof iv) != 1)
     return ossl_error(err, "jwe: random");
-  _cleanup_json_ json_t *recips = json_array();
+  _cleanup_json_ json_t *recips = json_array(), *prot = NULL, *doc = NULL;
+  _cleanup_free_ char *prot_s = NULL, *prot_b64 = NULL, *iv_b64 = NULL, *ct_b64 = NULL, *tag_b64 = NULL;
+  _cleanup_free_ uint8_t *ct = NULL;
   int ret = -1;
   for (size_t i = 0; i < n; i++) {
     json_t *h = NULL;
@@ -672,20 +674,20 @@ int dj_jwe_encrypt(const uint8_t *pt, size_t len, EVP_PKEY *const *keys, const e
     }
     json_array_append_new(recips, json_pack("{s:o, s:s}", "header", h, "encrypted_key", ek));
   }
-  _cleanup_json_ json_t *prot = json_pack("{s:s}", "enc", "A256GCM");
+  prot = json_pack("{s:s}", "enc", "A256GCM");
   if (n == 1) /* as go-jose: a single recipient's header moves into the protected header */
     json_object_update(prot, json_object_get(json_array_get(recips, 0), "header"));
-  _cleanup_free_ char *prot_s = json_dumps(prot, JSON_COMPACT | JSON_SORT_KEYS);
-  _cleanup_free_ char *prot_b64 = dj_b64url_encode((const uint8_t *) prot_s, strlen(prot_s));
-  _cleanup_free_ uint8_t *ct = dj_xmalloc(len + 1);
+  prot_s = json_dumps(prot, JSON_COMPACT | JSON_SORT_KEYS);
+  prot_b64 = dj_b64url_encode((const uint8_t *) prot_s, strlen(prot_s));
+  ct = dj_xmalloc(len + 1);
   if (gcm(true, cek, iv, prot_b64, pt, len, ct, tag) < 0) {
     ossl_error(err, "jwe: A256GCM");
     goto out;
   }
-  _cleanup_free_ char *iv_b64 = dj_b64url_encode(iv, sizeof iv);
-  _cleanup_free_ char *ct_b64 = dj_b64url_encode(ct, len);
-  _cleanup_free_ char *tag_b64 = dj_b64url_encode(tag, sizeof tag);
-  _cleanup_json_ json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "protected", prot_b64, "iv", iv_b64,
+  iv_b64 = dj_b64url_encode(iv, sizeof iv);
+  ct_b64 = dj_b64url_encode(ct, len);
+  tag_b64 = dj_b64url_encode(tag, sizeof tag);
+  doc = json_pack("{s:s, s:s, s:s, s:s}", "protected", prot_b64, "iv", iv_b64,
                                          "ciphertext", ct_b64, "tag", tag_b64);
   if (n == 1)
     json_object_set(doc, "encrypted_key", json_object_get(json_array_get(recips, 0), "encrypted_key"));

@@ -463,6 +463,9 @@ int dj_image_open(const char *ref, struct dj_image **out, dj_err *err)
   _cleanup_free_ char *path = NULL, *tag = NULL;
   if (dj_image_ref_parse(ref, &archive, &path, &tag, err) < 0)
     return -1;
+  _cleanup_json_ json_t *layout = NULL, *index = NULL;
+  _cleanup_free_ uint8_t *mbuf = NULL, *cbuf = NULL;
+  const char *version = NULL;
   struct dj_image *img = dj_xcalloc(1, sizeof *img);
   img->dirfd = -1;
   img->ref_name = dj_steal_ptr(&tag);
@@ -477,8 +480,6 @@ int dj_image_open(const char *ref, struct dj_image **out, dj_err *err)
     dj_error(err, errno, "%s", path);
     goto fail;
   }
-  _cleanup_json_ json_t *layout = NULL, *index = NULL;
-  const char *version = NULL;
   if (read_layout_json(img->dirfd, "oci-layout", &layout, err) < 0 ||
       dj_json_req_string(layout, "imageLayoutVersion", "oci-layout", &version, err) < 0)
     goto fail_wrap;
@@ -489,7 +490,6 @@ int dj_image_open(const char *ref, struct dj_image **out, dj_err *err)
   if (read_layout_json(img->dirfd, "index.json", &index, err) < 0 ||
       dj_index_select(img->dirfd, index, img->ref_name, &img->manifest_desc, err) < 0)
     goto fail_wrap;
-  _cleanup_free_ uint8_t *mbuf = NULL, *cbuf = NULL;
   if (dj_image_blob_read(img->dirfd, &img->manifest_desc, DJ_IMAGE_JSON_MAX, &mbuf, err) < 0 ||
       dj_json_load_buf((const char *) mbuf, img->manifest_desc.size, &img->manifest, err) < 0) {
     dj_err_wrap(err, "manifest");

@@ -236,6 +236,8 @@ int dj_ocicrypt_encrypt(int fd, const char *plain_digest, EVP_PKEY *const *keys,
   OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *) "SHA256", 0), OSSL_PARAM_construct_end() };
   _cleanup_free_ uint8_t *buf = dj_xmalloc(CHUNK);
   char *privopts = NULL, *jwe = NULL;
+  _cleanup_free_ char *key_b64 = NULL, *nonce_b64 = NULL, *hmac_b64 = NULL, *jwe_b64 = NULL, *pub = NULL,
+                      *pub_b64 = NULL;
   if (RAND_bytes(s.key, sizeof s.key) != 1 || RAND_bytes(s.nonce, sizeof s.nonce) != 1) {
     dj_error(err, 0, "random");
     goto out;
@@ -274,18 +276,18 @@ int dj_ocicrypt_encrypt(int fd, const char *plain_digest, EVP_PKEY *const *keys,
     goto out;
   }
   /* The documents as ocicrypt (Go's encoding/json) writes them: []byte as standard base64. */
-  _cleanup_free_ char *key_b64 = dj_b64_encode(s.key, sizeof s.key);
-  _cleanup_free_ char *nonce_b64 = dj_b64_encode(s.nonce, sizeof s.nonce);
-  _cleanup_free_ char *hmac_b64 = dj_b64_encode(s.hmac, sizeof s.hmac);
+  key_b64 = dj_b64_encode(s.key, sizeof s.key);
+  nonce_b64 = dj_b64_encode(s.nonce, sizeof s.nonce);
+  hmac_b64 = dj_b64_encode(s.hmac, sizeof s.hmac);
   privopts = dj_xasprintf("{\"symkey\":\"%s\",\"digest\":\"%s\",\"cipheroptions\":{\"nonce\":\"%s\"}}", key_b64,
                           s.digest, nonce_b64);
   dj_wipe(key_b64, strlen(key_b64));
   if (dj_jwe_encrypt((const uint8_t *) privopts, strlen(privopts), keys, NULL, n_keys, &jwe, err) < 0)
     goto out;
-  _cleanup_free_ char *jwe_b64 = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
-  _cleanup_free_ char *pub = dj_xasprintf("{\"cipher\":\"%s\",\"hmac\":\"%s\",\"cipheroptions\":{}}",
+  jwe_b64 = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
+  pub = dj_xasprintf("{\"cipher\":\"%s\",\"hmac\":\"%s\",\"cipheroptions\":{}}",
                                           DJ_OCICRYPT_CIPHER, hmac_b64);
-  _cleanup_free_ char *pub_b64 = dj_b64_encode((const uint8_t *) pub, strlen(pub));
+  pub_b64 = dj_b64_encode((const uint8_t *) pub, strlen(pub));
   json_object_set_new(annotations, DJ_ANNOT_KEYS_JWE, json_string(jwe_b64));
   json_object_set_new(annotations, DJ_ANNOT_PUBOPTS, json_string(pub_b64));
   dj_sha256_final(&h, ct_digest);
