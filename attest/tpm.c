@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/x509.h>
+#include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "attest/codes.h"
@@ -209,10 +210,49 @@ void dj_ek_template(enum dj_ek_kind kind, TPM2B_PUBLIC *tmpl)
   }
 }
 
+/* The TCG template/nonce NV indices of the low-range EKs (EK Credential Profile 2.3 §2.2.1.4). */
+static const uint32_t ek_template_nv[] = { 0x01c00004, 0x01c0000c, 0 };
+static const uint32_t ek_nonce_nv[] = { 0x01c00003, 0x01c0000b, 0 };
+
+/* A template the manufacturer left in NV replaces the default; a nonce alone fills the unique field. */
+static int ek_template_from_nv(struct dj_tpm *tpm, enum dj_ek_kind kind, TPM2B_PUBLIC *tmpl, dj_err *err)
+{
+  uint8_t buf[DJ_TPM_STRUCT_MAX];
+  size_t len = 0;
+  bool present = false;
+  if (ek_template_nv[kind] == 0)
+    return 0;
+  if (dj_tpm_nv_read(tpm, ek_template_nv[kind], buf, sizeof buf, &len, &present, err) < 0)
+    return dj_err_wrap(err, "EK template (NV 0x%08x)", ek_template_nv[kind]);
+  if (present) {
+    size_t off = 0;
+    TPMT_PUBLIC t;
+    memset(&t, 0, sizeof t);
+    if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &t) != TSS2_RC_SUCCESS || off != len)
+      return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "EK template (NV 0x%08x): not a TPMT_PUBLIC", ek_template_nv[kind]);
+    tmpl->publicArea = t;
+    return 0;
+  }
+  if (dj_tpm_nv_read(tpm, ek_nonce_nv[kind], buf, sizeof buf, &len, &present, err) < 0)
+    return dj_err_wrap(err, "EK nonce (NV 0x%08x)", ek_nonce_nv[kind]);
+  if (!present)
+    return 0;
+  TPMT_PUBLIC *p = &tmpl->publicArea;
+  if (p->type == TPM2_ALG_RSA && len <= p->unique.rsa.size)
+    memcpy(p->unique.rsa.buffer, buf, len);
+  else if (p->type == TPM2_ALG_ECC && len <= p->unique.ecc.x.size)
+    memcpy(p->unique.ecc.x.buffer, buf, len);
+  else
+    return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "EK nonce (NV 0x%08x): %zu bytes", ek_nonce_nv[kind], len);
+  return 0;
+}
+
 int dj_tpm_ek_create(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *ek, TPM2B_PUBLIC *pub, dj_err *err)
 {
   TPM2B_PUBLIC tmpl;
   dj_ek_template(kind, &tmpl);
+  if (ek_template_from_nv(tpm, kind, &tmpl, err) < 0)
+    return -1;
   TPM2B_SENSITIVE_CREATE sens = { 0 };
   TPM2B_DATA outside = { 0 };
   TPML_PCR_SELECTION pcrs = { 0 };

@@ -332,3 +332,35 @@ Test(tpm, two_processes_quoting_at_once)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "quoting process %d failed", i);
   }
 }
+
+Test(tpm, ek_nonce_in_nv_changes_the_ek_and_it_no_longer_matches_its_certificate)
+{
+  /* A manufacturer nonce at 0x01c00003 is part of the RSA EK's template: with one written after
+   * the certificate was made, the re-created EK differs from the certificate. */
+  const char *define[] = { "tpm2_nvdefine", "-C", "p", "-s", "8", "-a", "ppwrite|ppread|ownerread|authread|platformcreate",
+                           "0x01c00003", NULL };
+  cr_assert_eq(swtpm_run(&sw, define), 0);
+  char nonce_file[PATH_MAX + 16];
+  snprintf(nonce_file, sizeof nonce_file, "%s/nonce", sw.dir);
+  FILE *f = fopen(nonce_file, "w");
+  fputs("donjon!!", f);
+  fclose(f);
+  const char *write[] = { "tpm2_nvwrite", "-C", "p", "-i", nonce_file, "0x01c00003", NULL };
+  cr_assert_eq(swtpm_run(&sw, write), 0);
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  uint8_t der[DJ_EK_CERT_MAX];
+  size_t len = 0;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_tpm_ek_cert_read(&tpm, DJ_EK_RSA2048, der, &len, &err), 0, "%s", err.msg);
+  const unsigned char *p = der;
+  X509 *cert = d2i_X509(NULL, &p, (long) len);
+  ESYS_TR ek;
+  TPM2B_PUBLIC pub;
+  cr_assert_eq(dj_tpm_ek_create(&tpm, DJ_EK_RSA2048, &ek, &pub, &err), 0, "%s", err.msg);
+  dj_tpm_flush(&tpm, &ek);
+  cr_assert_eq(dj_ekcert_match_public(cert, &pub.publicArea, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_EK_KEY_MISMATCH, "%s", err.msg);
+  X509_free(cert);
+  dj_tpm_close(&tpm);
+}
