@@ -163,9 +163,6 @@ Test(seccomp_build, default_errno_is_eperm_unless_given)
   cr_assert_eq(nnp, 0);
   cr_assert_eq(seccomp_attr_get(ctx, SCMP_FLTATR_ACT_BADARCH, &badarch), 0);
   cr_assert_eq(badarch, SCMP_ACT_KILL_PROCESS);
-  uint32_t opt;
-  cr_assert_eq(seccomp_attr_get(ctx, SCMP_FLTATR_CTL_OPTIMIZE, &opt), 0);
-  cr_assert_eq(opt, 2, "syscalls found by binary search, not a linear scan");
   seccomp_release(ctx);
 }
 
@@ -453,6 +450,10 @@ Test(confidential, filter_text)
   char *s = pfc(ctx);
   seccomp_release(ctx);
   cr_assert(strstr(s, "action ERRNO(38);"), "%s", s);
+  /* the hottest calls come first in the linear scan */
+  const char *rd = strstr(s, "# filter for syscall \"read\""), *wr = strstr(s, "# filter for syscall \"write\"");
+  const char *mnt = strstr(s, "# filter for syscall \"mount\"");
+  cr_assert(rd && wr && mnt && rd < wr && wr < mnt, "%s", s);
   /* native architecture only */
   cr_assert_eq(count(s, "# filter for arch "), 1, "%s", s);
   /* TIOCSTI and TIOCLINUX denied on the low 32 bits */
