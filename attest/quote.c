@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -74,14 +75,6 @@ int dj_ak_check(const TPM2B_PUBLIC *ak, const TPM2B_NAME *name, const struct dj_
   return 0;
 }
 
-static void pkey_freep(EVP_PKEY **p)
-{
-  EVP_PKEY_free(*p);
-}
-static void md_ctx_freep(EVP_MD_CTX **p)
-{
-  EVP_MD_CTX_free(*p);
-}
 
 /* TPM ECDSA signatures are (r, s) big-endian: OpenSSL verifies DER. */
 static int ecdsa_to_der(const TPMS_SIGNATURE_ECC *e, uint8_t **der, size_t *len, dj_err *err)
@@ -104,34 +97,57 @@ static int ecdsa_to_der(const TPMS_SIGNATURE_ECC *e, uint8_t **der, size_t *len,
   return 0;
 }
 
-int dj_signature_verify(const uint8_t *data, size_t len, const TPMT_SIGNATURE *sig, const TPM2B_PUBLIC *ak, dj_err *err)
+void dj_ak_key_free(struct dj_ak_key *key)
 {
+  EVP_PKEY_CTX_free(key->vctx);
+  EVP_PKEY_free(key->pkey);
+  key->vctx = NULL;
+  key->pkey = NULL;
+}
+
+int dj_ak_key_init(struct dj_ak_key *key, const TPM2B_PUBLIC *ak, dj_err *err)
+{
+  memset(key, 0, sizeof *key);
+  key->pub = *ak;
   const TPMT_PUBLIC *p = &ak->publicArea;
-  TPMI_ALG_SIG_SCHEME want;
-  TPMI_ALG_HASH want_hash;
   if (p->type == TPM2_ALG_RSA) {
-    want = p->parameters.rsaDetail.scheme.scheme;
-    want_hash = p->parameters.rsaDetail.scheme.details.anySig.hashAlg;
+    key->scheme = p->parameters.rsaDetail.scheme.scheme;
+    key->hash = p->parameters.rsaDetail.scheme.details.anySig.hashAlg;
   } else if (p->type == TPM2_ALG_ECC) {
-    want = p->parameters.eccDetail.scheme.scheme;
-    want_hash = p->parameters.eccDetail.scheme.details.anySig.hashAlg;
+    key->scheme = p->parameters.eccDetail.scheme.scheme;
+    key->hash = p->parameters.eccDetail.scheme.details.anySig.hashAlg;
   } else {
-    return dj_error_code(err, DJ_ATTEST_E_SIG_SCHEME, "signature: AK type 0x%04x", p->type);
+    return dj_error_code(err, DJ_ATTEST_E_SIG_SCHEME, "AK: type 0x%04x", p->type);
   }
-  if (sig->sigAlg != want || (want != TPM2_ALG_RSASSA && want != TPM2_ALG_ECDSA) ||
-      sig->signature.any.hashAlg != want_hash)
+  if ((key->scheme != TPM2_ALG_RSASSA && key->scheme != TPM2_ALG_ECDSA) || dj_tpm_md(key->hash) == NULL)
+    return dj_error_code(err, DJ_ATTEST_E_SIG_SCHEME, "AK: scheme 0x%04x/0x%04x is not RSASSA or ECDSA", key->scheme,
+                         key->hash);
+  if (dj_tpm_public_to_evp(p, &key->pkey, err) < 0)
+    return dj_err_wrap(err, "AK");
+  key->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+  if (key->vctx == NULL || EVP_PKEY_verify_init(key->vctx) <= 0 ||
+      EVP_PKEY_CTX_set_signature_md(key->vctx, dj_tpm_md(key->hash)) <= 0 ||
+      (key->scheme == TPM2_ALG_RSASSA && EVP_PKEY_CTX_set_rsa_padding(key->vctx, RSA_PKCS1_PADDING) <= 0)) {
+    dj_ak_key_free(key);
+    return dj_error(err, 0, "AK: cannot set up verification");
+  }
+  return 0;
+}
+
+static int signature_verify_key(const uint8_t *data, size_t len, const TPMT_SIGNATURE *sig, struct dj_ak_key *key,
+                                dj_err *err)
+{
+  if (sig->sigAlg != key->scheme || sig->signature.any.hashAlg != key->hash)
     return dj_error_code(err, DJ_ATTEST_E_SIG_SCHEME, "signature: scheme 0x%04x/0x%04x is not the AK's 0x%04x/0x%04x",
-                         sig->sigAlg, sig->signature.any.hashAlg, want, want_hash);
-  const EVP_MD *md = dj_tpm_md(want_hash);
-  if (md == NULL)
-    return dj_error_code(err, DJ_ATTEST_E_SIG_SCHEME, "signature: unsupported hash 0x%04x", want_hash);
-  __attribute__((cleanup(pkey_freep))) EVP_PKEY *key = NULL;
-  if (dj_tpm_public_to_evp(p, &key, err) < 0)
-    return dj_err_wrap(err, "signature: AK");
+                         sig->sigAlg, sig->signature.any.hashAlg, key->scheme, key->hash);
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (!EVP_Digest(data, len, digest, &dlen, dj_tpm_md(key->hash), NULL))
+    return dj_error(err, 0, "signature: digest failed");
   _cleanup_free_ uint8_t *der = NULL;
   const uint8_t *s;
   size_t slen = 0;
-  if (want == TPM2_ALG_RSASSA) {
+  if (key->scheme == TPM2_ALG_RSASSA) {
     s = sig->signature.rsassa.sig.buffer;
     slen = sig->signature.rsassa.sig.size;
   } else {
@@ -139,15 +155,21 @@ int dj_signature_verify(const uint8_t *data, size_t len, const TPMT_SIGNATURE *s
       return -1;
     s = der;
   }
-  __attribute__((cleanup(md_ctx_freep))) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  EVP_PKEY_CTX *pctx = NULL;
-  if (ctx == NULL || EVP_DigestVerifyInit(ctx, &pctx, md, NULL, key) <= 0)
-    return dj_error(err, 0, "signature: cannot set up verification");
-  if (want == TPM2_ALG_RSASSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
-    return dj_error(err, 0, "signature: cannot set RSASSA padding");
-  if (EVP_DigestVerify(ctx, s, slen, data, len) != 1)
+  if (EVP_PKEY_verify(key->vctx, s, slen, digest, dlen) != 1) {
+    ERR_clear_error();
     return dj_error_code(err, DJ_ATTEST_E_SIGNATURE, "signature: does not verify under the AK");
+  }
   return 0;
+}
+
+int dj_signature_verify(const uint8_t *data, size_t len, const TPMT_SIGNATURE *sig, const TPM2B_PUBLIC *ak, dj_err *err)
+{
+  struct dj_ak_key key;
+  if (dj_ak_key_init(&key, ak, err) < 0)
+    return dj_err_wrap(err, "signature");
+  int r = signature_verify_key(data, len, sig, &key, err);
+  dj_ak_key_free(&key);
+  return r;
 }
 
 int dj_counters_check(const struct dj_tpm_counters *now, const struct dj_tpm_counters *last, uint64_t tolerance_ms,
@@ -174,13 +196,24 @@ int dj_counters_check(const struct dj_tpm_counters *now, const struct dj_tpm_cou
 int dj_quote_verify(const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len, const TPM2B_PUBLIC *ak,
                     const struct dj_quote_expect *expect, struct dj_quote_claims *claims, dj_err *err)
 {
+  struct dj_ak_key key;
+  if (dj_ak_key_init(&key, ak, err) < 0)
+    return dj_err_wrap(err, "quote");
+  int r = dj_quote_verify_key(msg, msg_len, sig, sig_len, &key, expect, claims, err);
+  dj_ak_key_free(&key);
+  return r;
+}
+
+int dj_quote_verify_key(const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len, struct dj_ak_key *ak,
+                        const struct dj_quote_expect *expect, struct dj_quote_claims *claims, dj_err *err)
+{
   TPMT_SIGNATURE tsig;
   TPMS_ATTEST att;
   if (msg_len > DJ_TPM_STRUCT_MAX)
     return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "quote: TPMS_ATTEST of %zu bytes", msg_len);
   if (dj_tpm_unmarshal_signature(sig, sig_len, &tsig, err) < 0)
     return dj_err_wrap(err, "quote");
-  if (dj_signature_verify(msg, msg_len, &tsig, ak, err) < 0) /* check 3, before parsing msg */
+  if (signature_verify_key(msg, msg_len, &tsig, ak, err) < 0) /* check 3, before parsing msg */
     return dj_err_wrap(err, "quote");
   if (dj_tpm_unmarshal_attest(msg, msg_len, &att, err) < 0)
     return dj_err_wrap(err, "quote");

@@ -59,6 +59,21 @@ struct dj_quote_claims {
 int dj_quote_verify(const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len, const TPM2B_PUBLIC *ak,
                     const struct dj_quote_expect *expect, struct dj_quote_claims *claims, dj_err *err);
 
+/* An AK prepared once for many verifications (the verifier's hot path): its OpenSSL key and a
+ * verification context set to its scheme. Not for concurrent use from several threads. */
+struct dj_ak_key {
+  TPM2B_PUBLIC pub;
+  TPMI_ALG_SIG_SCHEME scheme;
+  TPMI_ALG_HASH hash;
+  struct evp_pkey_st *pkey;
+  struct evp_pkey_ctx_st *vctx;
+};
+int dj_ak_key_init(struct dj_ak_key *key, const TPM2B_PUBLIC *ak, dj_err *err);
+void dj_ak_key_free(struct dj_ak_key *key);
+/* dj_quote_verify with a prepared AK. */
+int dj_quote_verify_key(const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len, struct dj_ak_key *ak,
+                        const struct dj_quote_expect *expect, struct dj_quote_claims *claims, dj_err *err);
+
 /* Check 3 alone: sig (unmarshalled) over data under the AK's scheme. */
 int dj_signature_verify(const uint8_t *data, size_t len, const TPMT_SIGNATURE *sig, const TPM2B_PUBLIC *ak, dj_err *err);
 
