@@ -434,8 +434,6 @@ static int parse_mount_options(json_t *opts, const char *path, struct dj_mount *
       data_len += len;
       continue;
     }
-    if (o->rec && o->kind != MOPT_PROP)
-      m->recursive = true;
     switch (o->kind) {
     case MOPT_NONE: break;
     case MOPT_SET:
@@ -451,6 +449,7 @@ static int parse_mount_options(json_t *opts, const char *path, struct dj_mount *
     case MOPT_PROP: m->propagation = o->flag | (o->rec ? MS_REC : 0); break;
     case MOPT_BIND:
       m->bind = true;
+      m->recursive |= o->rec;
       m->flags |= MS_BIND | (o->rec ? MS_REC : 0);
       break;
     case MOPT_IDMAP: return perr(err, ip, "\"%s\" (id-mapped mounts) is not supported by donjon", name);

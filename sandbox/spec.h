@@ -36,7 +36,9 @@ struct dj_mount {
   unsigned long clear_flags;/* flags explicitly cleared ("rw", "suid", "dev", "exec", ...) */
   unsigned long propagation;/* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE, optionally |MS_REC; 0: none */
   bool bind;                /* "bind" or "rbind" (or type "bind") */
-  bool recursive;           /* "rbind" / "r*" recursive attribute options */
+  bool recursive;           /* "rbind": bind the whole tree (open_tree AT_RECURSIVE), and apply the
+                             * flags to every submount. The "r*" attribute options alone do not set it:
+                             * on a plain bind or a new filesystem there is no submount to reach */
   unsigned long rec_flags;  /* of flags, those given as "r*" attributes (rro, rnosuid, ...): apply
                              * to every submount (mount_setattr AT_RECURSIVE), not only the top */
   unsigned long rec_clear_flags; /* of clear_flags, those given as "r*" (rrw, rsuid, ...) */

@@ -212,7 +212,7 @@ Test(spec, full_document)
   const struct dj_mount *m = &s->mounts[0];
   cr_assert_null(m->type);
   cr_assert(m->bind);
-  cr_assert(m->recursive);
+  cr_assert(m->recursive); /* rbind */
   cr_assert_eq(m->flags, MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID);
   cr_assert_eq(m->rec_flags, MS_RDONLY);
   cr_assert_eq(m->propagation, MS_SLAVE | MS_REC);
@@ -457,19 +457,19 @@ Test(spec, mount_option_table)
     { "slave", 0, 0, 0, 0, MS_SLAVE, false, false }, { "rslave", 0, 0, 0, 0, MS_SLAVE | MS_REC, false, false },
     { "unbindable", 0, 0, 0, 0, MS_UNBINDABLE, false, false },
     { "runbindable", 0, 0, 0, 0, MS_UNBINDABLE | MS_REC, false, false },
-    { "rro", MS_RDONLY, 0, MS_RDONLY, 0, 0, false, true }, { "rrw", 0, MS_RDONLY, 0, MS_RDONLY, 0, false, true },
-    { "rnosuid", MS_NOSUID, 0, MS_NOSUID, 0, 0, false, true }, { "rsuid", 0, MS_NOSUID, 0, MS_NOSUID, 0, false, true },
-    { "rnodev", MS_NODEV, 0, MS_NODEV, 0, 0, false, true }, { "rdev", 0, MS_NODEV, 0, MS_NODEV, 0, false, true },
-    { "rnoexec", MS_NOEXEC, 0, MS_NOEXEC, 0, 0, false, true }, { "rexec", 0, MS_NOEXEC, 0, MS_NOEXEC, 0, false, true },
-    { "rnoatime", MS_NOATIME, 0, MS_NOATIME, 0, 0, false, true }, { "ratime", 0, MS_NOATIME, 0, MS_NOATIME, 0, false, true },
-    { "rnodiratime", MS_NODIRATIME, 0, MS_NODIRATIME, 0, 0, false, true },
-    { "rdiratime", 0, MS_NODIRATIME, 0, MS_NODIRATIME, 0, false, true },
-    { "rrelatime", MS_RELATIME, 0, MS_RELATIME, 0, 0, false, true },
-    { "rnorelatime", 0, MS_RELATIME, 0, MS_RELATIME, 0, false, true },
-    { "rstrictatime", MS_STRICTATIME, 0, MS_STRICTATIME, 0, 0, false, true },
-    { "rnostrictatime", 0, MS_STRICTATIME, 0, MS_STRICTATIME, 0, false, true },
-    { "rnosymfollow", MS_NOSYMFOLLOW, 0, MS_NOSYMFOLLOW, 0, 0, false, true },
-    { "rsymfollow", 0, MS_NOSYMFOLLOW, 0, MS_NOSYMFOLLOW, 0, false, true },
+    { "rro", MS_RDONLY, 0, MS_RDONLY, 0, 0, false, false }, { "rrw", 0, MS_RDONLY, 0, MS_RDONLY, 0, false, false },
+    { "rnosuid", MS_NOSUID, 0, MS_NOSUID, 0, 0, false, false }, { "rsuid", 0, MS_NOSUID, 0, MS_NOSUID, 0, false, false },
+    { "rnodev", MS_NODEV, 0, MS_NODEV, 0, 0, false, false }, { "rdev", 0, MS_NODEV, 0, MS_NODEV, 0, false, false },
+    { "rnoexec", MS_NOEXEC, 0, MS_NOEXEC, 0, 0, false, false }, { "rexec", 0, MS_NOEXEC, 0, MS_NOEXEC, 0, false, false },
+    { "rnoatime", MS_NOATIME, 0, MS_NOATIME, 0, 0, false, false }, { "ratime", 0, MS_NOATIME, 0, MS_NOATIME, 0, false, false },
+    { "rnodiratime", MS_NODIRATIME, 0, MS_NODIRATIME, 0, 0, false, false },
+    { "rdiratime", 0, MS_NODIRATIME, 0, MS_NODIRATIME, 0, false, false },
+    { "rrelatime", MS_RELATIME, 0, MS_RELATIME, 0, 0, false, false },
+    { "rnorelatime", 0, MS_RELATIME, 0, MS_RELATIME, 0, false, false },
+    { "rstrictatime", MS_STRICTATIME, 0, MS_STRICTATIME, 0, 0, false, false },
+    { "rnostrictatime", 0, MS_STRICTATIME, 0, MS_STRICTATIME, 0, false, false },
+    { "rnosymfollow", MS_NOSYMFOLLOW, 0, MS_NOSYMFOLLOW, 0, 0, false, false },
+    { "rsymfollow", 0, MS_NOSYMFOLLOW, 0, MS_NOSYMFOLLOW, 0, false, false },
     { "defaults", 0, 0, 0, 0, 0, false, false },
   };
   for (size_t i = 0; i < DJ_ARRAY_SIZE(t); i++) {
