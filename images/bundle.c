@@ -55,9 +55,7 @@ static int user_apply(json_t *process, const char *user, int rootfd, dj_err *err
   if (*u == '\0')
     uid = 0;
   else if (dj_parse_u64(u, &v) == 0 && v <= UINT32_MAX) {
-    uid = (uint32_t) v;
-    if (!group)
-      id_lookup(rootfd, "etc/passwd", u, &uid, &gid) == 0 ? (void) 0 : (void) 0;
+    uid = (uint32_t) v; /* a numeric user without a group runs with gid 0, as runc's images do */
   } else if (id_lookup(rootfd, "etc/passwd", u, &uid, &gid) < 0)
     return dj_error(err, 0, "config.User: user \"%s\" not found in the image's /etc/passwd", u);
   if (group && *group) {

@@ -137,6 +137,7 @@ Test(ocicrypt, tampered_ciphertext)
 Test(ocicrypt, hmac_is_checked_before_any_plaintext_is_used)
 {
   tt_rmrf(parent);
+  free(parent);
   parent = tt_tmpdir();
   build(false);
   tt_rewrite_layer(enc_dir, 0, flip_middle, NULL);
