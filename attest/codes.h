@@ -3,6 +3,7 @@
 #ifndef DJ_ATTEST_CODES_H
 #define DJ_ATTEST_CODES_H
 
+/* The values are stable: docs/protocol.md §4 lists them and verifier records keep them. */
 enum dj_attest_code {
   DJ_ATTEST_OK = 0,
   DJ_ATTEST_E_MALFORMED = 100,  /* a TPM structure does not unmarshal, or has trailing bytes */
