@@ -100,6 +100,8 @@ static const char *const denied[] = {
   "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", /* the kernel */
   "reboot", "swapon", "swapoff", "syslog", "acct", "quotactl", "quotactl_fd",
   "iopl", "ioperm", "modify_ldt",                                                /* hardware, x86 */
+  "create_module", "get_kernel_syms", "query_module", "_sysctl", "sysfs", "ustat", /* obsolete */
+  "fanotify_init", "migrate_pages", "move_pages",               /* whole-fs watch, others' memory */
   "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",                  /* the clock */
   "open_by_handle_at", "name_to_handle_at",                                      /* fs handles */
 };

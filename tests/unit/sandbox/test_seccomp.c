@@ -558,6 +558,28 @@ static int denials(int eperm, int enosys)
   EXPECT(sys_fails(syscall(SYS_quotactl, 0, "/nonexistent", 0, NULL), eperm));
   EXPECT(sys_fails(syscall(SYS_iopl, 0), eperm));
   EXPECT(sys_fails(syscall(SYS_ioperm, 0, 0, 0), eperm));
+  /* the rest of the list, with arguments that would fail or only read if they got through */
+  EXPECT(sys_fails(syscall(SYS_fsconfig, -1, 0, NULL, NULL, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_fsmount, -1, 0, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_fspick, -1, "/nonexistent", 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_request_key, "user", "nonexistent", NULL, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_io_uring_register, -1, 0, NULL, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_process_vm_writev, getppid(), NULL, 0, NULL, 0, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_kcmp, getpid(), getpid(), 0, 0, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_pidfd_getfd, -1, 0, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_finit_module, -1, "", 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_kexec_file_load, -1, -1, 0, NULL, 0xffff0000UL), eperm));
+  EXPECT(sys_fails(syscall(SYS_swapoff, "/nonexistent"), eperm));
+  EXPECT(sys_fails(syscall(SYS_quotactl_fd, -1, 0, 0, NULL), eperm));
+  EXPECT(sys_fails(syscall(SYS_clock_adjtime, CLOCK_REALTIME, NULL), eperm));
+  EXPECT(sys_fails(syscall(SYS_adjtimex, NULL), eperm));
+  EXPECT(sys_fails(syscall(SYS_modify_ldt, 0, NULL, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_lookup_dcookie, 0, NULL, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_uselib, "/nonexistent"), eperm));
+  EXPECT(sys_fails(syscall(SYS_sysfs, 3), eperm));
+  EXPECT(sys_fails(syscall(SYS_fanotify_init, 0xffffffff, 0), eperm));
+  EXPECT(sys_fails(syscall(SYS_move_pages, getpid(), 0, NULL, NULL, NULL, 0), eperm));
   /* a syscall number nobody knows */
   EXPECT(sys_fails(syscall(1023), enosys));
   return 0;
