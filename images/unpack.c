@@ -401,10 +401,16 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
   return 0;
 }
 
+struct read_ctx {
+  struct dj_layer_stream *stream;
+  uint8_t *buf;
+  dj_err *err;
+};
+
 static la_ssize_t stream_read_cb(struct archive *a, void *data, const void **buf)
 {
-  struct { struct dj_layer_reader *r; uint8_t *buf; dj_err *err; } *ctx = data;
-  ssize_t n = dj_layer_stream_read(ctx->r->stream, ctx->buf, 256u << 10, ctx->err);
+  struct read_ctx *ctx = data;
+  ssize_t n = dj_layer_stream_read(ctx->stream, ctx->buf, 256u << 10, ctx->err);
   if (n < 0) {
     archive_set_error(a, EIO, "%s", ctx->err->msg);
     return -1;
@@ -413,12 +419,10 @@ static la_ssize_t stream_read_cb(struct archive *a, void *data, const void **buf
   return n;
 }
 
-static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PKEY *key, dj_err *err)
+/* Every entry of the tar stream into the root; label names the layer in errors. */
+static int tar_unpack(struct unpack *u, struct dj_layer_stream *stream, const char *label, dj_err *err)
 {
-  struct dj_layer_reader *r = NULL;
-  if (dj_layer_reader_open(img, i, key, u->o->max_layer_size, -1, &r, err) < 0)
-    return -1;
-  struct { struct dj_layer_reader *r; uint8_t *buf; dj_err *err; } ctx = { r, dj_xmalloc(256u << 10), err };
+  struct read_ctx ctx = { stream, dj_xmalloc(256u << 10), err };
   struct archive *a = archive_read_new();
   archive_read_support_format_tar(a);
   archive_read_support_filter_none(a);
@@ -427,7 +431,7 @@ static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PK
   memset(&u->layer_paths, 0, sizeof u->layer_paths);
   if (archive_read_open(a, &ctx, NULL, stream_read_cb, NULL) != ARCHIVE_OK) {
     if (err->msg[0] == '\0')
-      dj_error(err, 0, "layer %zu: %s", i, archive_error_string(a));
+      dj_error(err, 0, "%s: %s", label, archive_error_string(a));
     goto out;
   }
   for (;;) {
@@ -436,37 +440,61 @@ static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PK
     if (s == ARCHIVE_EOF)
       break;
     if (s < ARCHIVE_WARN) {
-      dj_error(err, 0, "layer %zu (%s): tar: %s", i, img->layers[i].digest, archive_error_string(a));
+      dj_error(err, 0, "%s: tar: %s", label, archive_error_string(a));
       goto out;
     }
     const char *name = archive_entry_pathname(e);
     char path[PATH_MAX];
     unsigned depth;
     if (name == NULL) {
-      dj_error(err, 0, "layer %zu (%s): an entry has no name", i, img->layers[i].digest);
+      dj_error(err, 0, "%s: an entry has no name", label);
       goto out;
     }
     if (++u->entries > u->o->max_entries) {
-      dj_error(err, 0, "layer %zu (%s): more than %llu entries", i, img->layers[i].digest,
-               (unsigned long long) u->o->max_entries);
+      dj_error(err, 0, "%s: more than %llu entries", label, (unsigned long long) u->o->max_entries);
       goto out;
     }
     if (name_normalise(name, path, sizeof path, u->o->max_depth, &depth, err) < 0 ||
         entry_unpack(u, a, e, path, err) < 0) {
-      dj_err_wrap(err, "layer %zu (%s): entry \"%.200s\"", i, img->layers[i].digest, name);
+      dj_err_wrap(err, "%s: entry \"%.200s\"", label, name);
       goto out;
     }
   }
-  char plain[DJ_DIGEST_MAX];
-  if (dj_layer_reader_finish(r, plain, err) < 0)
-    goto out;
   ret = 0;
 out:
   archive_read_free(a);
   dj_wipe(ctx.buf, 256u << 10);
   free(ctx.buf);
+  return ret;
+}
+
+static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PKEY *key, dj_err *err)
+{
+  struct dj_layer_reader *r = NULL;
+  if (dj_layer_reader_open(img, i, key, u->o->max_layer_size, -1, &r, err) < 0)
+    return -1;
+  char label[DJ_DIGEST_MAX + 32];
+  snprintf(label, sizeof label, "layer %zu (%s)", i, img->layers[i].digest);
+  char plain[DJ_DIGEST_MAX];
+  int ret = tar_unpack(u, r->stream, label, err);
+  if (ret == 0)
+    ret = dj_layer_reader_finish(r, plain, err);
   dj_layer_reader_free(r);
   return ret;
+}
+
+int dj_unpack_tar_fd(int fd, enum dj_compression comp, const struct dj_unpack_opts *o, int dirfd, dj_err *err)
+{
+  struct unpack u = { .rootfd = dirfd, .o = o };
+  struct dj_layer_stream *s = NULL;
+  if (dj_layer_stream_open(fd, comp, NULL, o->max_layer_size, -1, &s, err) < 0)
+    return -1;
+  int r = tar_unpack(&u, s, "tar", err);
+  dj_layer_stream_free(s);
+  free(u.layer_paths.slots);
+  if (r < 0)
+    dj_empty_dir(dirfd);
+  return r;
 }
 
 int dj_image_unpack_fd(struct dj_image *img, EVP_PKEY *key, const struct dj_unpack_opts *o, int dirfd, dj_err *err)

@@ -37,6 +37,9 @@ void dj_unpack_opts_default(struct dj_unpack_opts *o);
 
 /* Unpack an opened image into the empty directory dirfd (the launcher's call). */
 int dj_image_unpack_fd(struct dj_image *img, EVP_PKEY *key, const struct dj_unpack_opts *o, int dirfd, dj_err *err);
+/* Unpack one tar stream (compressed as comp, not encrypted) read from fd into the directory dirfd,
+ * with the same rules; no digest is checked (the caller's stream is trusted to be what it is). */
+int dj_unpack_tar_fd(int fd, enum dj_compression comp, const struct dj_unpack_opts *o, int dirfd, dj_err *err);
 /* Unpack ref into dir, which must not exist or be empty (created if missing). */
 int dj_image_unpack(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts *o, const char *dir, dj_err *err);
 /* An OCI bundle: dir/rootfs unpacked, dir/config.json = base (a profile's config.json, e.g.
