@@ -7,6 +7,7 @@
 #define DJ_CGROUP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -27,5 +28,12 @@ int dj_cgroup_enter(struct dj_cgroup *cg, pid_t pid, dj_err *err);
 /* Remove the cgroups this container created (killing what is still in them), then free cg. */
 int dj_cgroup_destroy(struct dj_cgroup *cg, dj_err *err);
 void dj_cgroup_free(struct dj_cgroup *cg);
+
+/* The container's cgroup path from the hierarchy roots ("/donjon/ID"). */
+const char *dj_cgroup_path(const struct dj_cgroup *cg);
+/* Freeze or thaw every process (v1 freezer, v2 cgroup.freeze). */
+int dj_cgroup_freeze(struct dj_cgroup *cg, bool frozen, dj_err *err);
+/* The pids in the container's cgroup (malloc'd). */
+int dj_cgroup_pids(struct dj_cgroup *cg, pid_t **pids, size_t *n, dj_err *err);
 
 #endif
