@@ -99,16 +99,19 @@ static int ak_ensure_locked(const struct dj_node *node, struct dj_ak_blobs *ak, 
   struct node_tpm t;
   if (node_tpm_open(node, &t, NULL, err) < 0)
     return -1;
+  /* The blobs are saved before the persistent copy is made: they are the source of truth. */
   int r = dj_tpm_ak_create(&t.tpm, node->ek_kind, t.ek, node->ak_kind, ak, err);
+  if (r == 0)
+    r = dj_ak_blobs_save(path, ak, err);
   if (r == 0 && node->ak_handle != 0) {
     r = dj_tpm_ak_load(&t.tpm, node->ek_kind, t.ek, ak, &t.ak, err);
     if (r == 0)
       r = dj_tpm_ak_persist(&t.tpm, t.ak, node->ak_handle, err);
+    if (r < 0)
+      unlink(path); /* nothing half-done: the next call creates the AK again */
   }
   node_tpm_close(&t);
   if (r < 0)
-    return -1;
-  if (dj_ak_blobs_save(path, ak, err) < 0)
     return -1;
   *created = true;
   return 0;

@@ -16,6 +16,7 @@
 
 #include "attest/codes.h"
 #include "attest/ekcert.h"
+#include "attest/evidence.h"
 #include "attest/node.h"
 #include "attest/pcrsfile.h"
 #include "attest/quote.h"
@@ -194,6 +195,11 @@ static int cmd_quote(struct tpm_opts *o, dj_err *err)
     r = write_file(o->out, "quote.pcrs", pcrs, pcrs_len, err);
   if (r == 0)
     r = write_file(o->out, "mlog.jsonl", ev.log, ev.log_len, err);
+  if (r == 0) { /* the same, as the verifier receives it (docs/protocol.md §1) */
+    _cleanup_json_ json_t *j = dj_evidence_to_json(&ev);
+    _cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    r = text ? write_file(o->out, "evidence.json", text, strlen(text), err) : dj_error(err, 0, "evidence: out of memory");
+  }
   dj_evidence_free(&ev);
   return r < 0 ? dj_err_wrap(err, "quote") : 0;
 }
@@ -313,13 +319,18 @@ static int cmd_info(struct tpm_opts *o, dj_err *err)
     if (x == NULL)
       continue;
     dj_ekcert_claims(x, &c, &e); /* the SAN may be missing: the rest is still worth showing */
+    ESYS_TR ek = ESYS_TR_NONE; /* the EK re-created from its template must be the certificate's */
+    TPM2B_PUBLIC ekpub;
+    bool match = dj_tpm_ek_create(&tpm, (enum dj_ek_kind) k, &ek, &ekpub, &e) == 0 &&
+                 dj_ekcert_match_public(x, &ekpub.publicArea, &e) == 0;
+    dj_tpm_flush(&tpm, &ek);
     X509_free(x);
     char idx[16];
     snprintf(idx, sizeof idx, "0x%08x", dj_ek_cert_index((enum dj_ek_kind) k));
-    json_array_append_new(certs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kind",
+    json_array_append_new(certs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "kind",
                                            dj_ek_kind_name((enum dj_ek_kind) k), "nv_index", idx, "subject", c.subject,
                                            "issuer", c.issuer, "key_type", c.key_type, "manufacturer", c.manufacturer,
-                                           "model", c.model));
+                                           "model", c.model, "ek_matches", match));
   }
   json_object_set_new(j, "ek_certificates", certs);
   ESYS_TR h = ESYS_TR_NONE;
@@ -345,9 +356,10 @@ static int cmd_info(struct tpm_opts *o, dj_err *err)
   printf("\nEK certificates:%s\n", json_array_size(certs) ? "" : " none");
   for (size_t i = 0; i < json_array_size(certs); i++) {
     json_t *c = json_array_get(certs, i);
-    printf("  %s (NV %s): %s, issuer %s, subject %s\n", json_string_value(json_object_get(c, "kind")),
+    printf("  %s (NV %s): %s, issuer %s, subject %s, EK %s\n", json_string_value(json_object_get(c, "kind")),
            json_string_value(json_object_get(c, "nv_index")), json_string_value(json_object_get(c, "key_type")),
-           json_string_value(json_object_get(c, "issuer")), json_string_value(json_object_get(c, "subject")));
+           json_string_value(json_object_get(c, "issuer")), json_string_value(json_object_get(c, "subject")),
+           json_is_true(json_object_get(c, "ek_matches")) ? "matches" : "DOES NOT MATCH");
   }
   json_t *akh = json_object_get(j, "ak_handle");
   printf("AK handle: %s\n", json_is_string(akh) ? json_string_value(akh) : "none");

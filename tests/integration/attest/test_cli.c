@@ -54,6 +54,9 @@ Test(cli, info_lists_the_ek_certificates)
   cr_assert_not_null(j, "%s: %s", e.text, out);
   cr_assert_eq(json_array_size(json_object_get(j, "ek_certificates")), 2, "%s", out);
   cr_assert_str_eq(json_string_value(json_object_get(j, "manufacturer")), "IBM");
+  for (size_t i = 0; i < 2; i++)
+    cr_assert(json_is_true(json_object_get(json_array_get(json_object_get(j, "ek_certificates"), i), "ek_matches")),
+              "%s", out);
   json_decref(j);
 }
 
@@ -68,6 +71,7 @@ Test(cli, donjon_quote_checked_by_tpm2_checkquote_and_donjon)
   cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce 00112233 --dir q"), 0, "%s", out);
   cr_assert(strstr(out, "quote OK") != NULL, "%s", out);
   cr_assert_eq(sh("test \"$(wc -l < q/mlog.jsonl)\" = 1"), 0, "the measurement log comes with the quote");
+  cr_assert_eq(sh("grep -q '\"quote\":' q/evidence.json"), 0, "the evidence as JSON comes with the quote");
   /* one thing changed each time, and the failed check is named */
   cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce 00112234 --dir q"), 1, "%s", out);
   cr_assert(strstr(out, "extra-data") != NULL, "%s", out);
