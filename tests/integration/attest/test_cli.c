@@ -83,6 +83,17 @@ Test(cli, donjon_quote_checked_by_tpm2_checkquote_and_donjon)
   cr_assert(strstr(out, "signature") != NULL, "%s", out);
 }
 
+Test(cli, check_quote_replays_the_log)
+{
+  cr_assert_eq(sh("$A tpm extend --state-dir $S --event '{\"workload\":\"sha256:aa\"}'"), 0, "%s", out);
+  cr_assert_eq(sh("$A tpm extend --state-dir $S --event '{\"workload\":\"sha256:bb\"}'"), 0, "%s", out);
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --nonce 01 --pcrs sha256:0,23 --out q"), 0, "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q/ak.pub.pem --nonce 01 --dir q"), 0, "%s", out);
+  /* one thing changed: the log without its last event */
+  cr_assert_eq(sh("sed -i '$d' q/mlog.jsonl && $A tpm check-quote --ak q/ak.pub.pem --nonce 01 --dir q"), 1, "%s", out);
+  cr_assert(strstr(out, "log-replay") != NULL, "%s", out);
+}
+
 Test(cli, ecc_ak_quote_checked_by_tpm2_checkquote)
 {
   cr_assert_eq(sh("$A tpm quote --state-dir $S --ak ecc-p256 --nonce aabb --pcrs sha256:0,23 --out q"), 0, "%s", out);
