@@ -114,8 +114,8 @@ int dj_tpm_nv_read(struct dj_tpm *tpm, uint32_t index, uint8_t *buf, size_t size
     Esys_TR_Close(tpm->esys, &nv);
     return dj_error(err, 0, "NV index 0x%08x: %zu bytes, more than %zu", index, total, size);
   }
-  /* EK certificate indices are owner-readable and auth-readable (empty auth). */
-  ESYS_TR auth = (attrs & TPMA_NV_OWNERREAD) ? ESYS_TR_RH_OWNER : nv;
+  /* The index's own (empty) auth first: the owner may have a password set. */
+  ESYS_TR auth = (attrs & TPMA_NV_AUTHREAD) || !(attrs & TPMA_NV_OWNERREAD) ? nv : ESYS_TR_RH_OWNER;
   int chunk = nv_buffer_max(tpm);
   size_t off = 0;
   while (off < total) {

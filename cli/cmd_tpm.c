@@ -17,6 +17,7 @@
 #include "attest/codes.h"
 #include "attest/ekcert.h"
 #include "attest/evidence.h"
+#include "attest/mlog.h"
 #include "attest/node.h"
 #include "attest/pcrsfile.h"
 #include "attest/quote.h"
@@ -36,7 +37,7 @@ static void usage(FILE *f)
 {
   fprintf(f, "Usage: donjon tpm info [--json]\n"
              "       donjon tpm quote --nonce HEX --pcrs sha256:0,1,2,3,4,5,6,7,23 --out DIR\n"
-             "       donjon tpm check-quote --ak ak.pub.pem --nonce HEX --dir DIR [--pcrs SELECTION]\n"
+             "       donjon tpm check-quote --ak ak.pub.pem --nonce HEX --dir DIR [--pcrs SELECTION] [--pcr N]\n"
              "       donjon tpm extend --event JSON\n"
              "\n"
              "Options (all subcommands):\n"
@@ -45,7 +46,8 @@ static void usage(FILE *f)
              "  --ek KIND           rsa2048 (default), ecc-p256 or ecc-p384\n"
              "  --ak KIND           rsa2048 (default) or ecc-p256\n"
              "  --ak-handle HANDLE  persistent AK handle for tpm2-tools (default 0x81010002, 0: none)\n"
-             "  --pcr N             workload PCR for extend (default 23)\n");
+             "  --pcr N             workload PCR (default 23): extend, and check-quote's log replay\n"
+             "                      when DIR has mlog.jsonl\n");
 }
 
 static int parse_opts(struct dj_cli *cli, int argc, char **argv, const char *sub, struct tpm_opts *o)
@@ -234,6 +236,28 @@ static int ak_from_pem(const char *file, const uint8_t *sig, size_t sig_len, TPM
   return 0;
 }
 
+/* Check 10 for the workload PCR when the directory carries the measurement log (donjon's quotes). */
+static int check_log(struct tpm_opts *o, const struct dj_pcr_values *vals, dj_err *err)
+{
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/mlog.jsonl", o->dir);
+  if (access(path, F_OK) != 0)
+    return 0;
+  const struct dj_pcr_value *v = dj_pcr_values_find(vals, TPM2_ALG_SHA256, o->node.workload_pcr);
+  if (v == NULL)
+    return 0; /* the workload PCR was not quoted: nothing to replay to */
+  _cleanup_free_ uint8_t *log = NULL;
+  size_t len = 0;
+  if (read_file(o->dir, "mlog.jsonl", &log, &len, DJ_MLOG_MAX_BYTES, err) < 0)
+    return -1;
+  struct dj_mlog m;
+  if (dj_mlog_parse((const char *) log, len, &m, err) < 0)
+    return -1;
+  int r = dj_mlog_check(&m, v, err);
+  dj_mlog_free(&m);
+  return r;
+}
+
 static int cmd_check_quote(struct tpm_opts *o, dj_err *err)
 {
   uint8_t nonce[sizeof(TPMU_HA)];
@@ -259,6 +283,8 @@ static int cmd_check_quote(struct tpm_opts *o, dj_err *err)
   struct dj_quote_expect ex = { .extra_data = nonce, .extra_len = nonce_len, .selection = &want_sel, .pcrs = &vals };
   struct dj_quote_claims claims;
   if (dj_quote_verify(msg, msg_len, sig, sig_len, &ak, &ex, &claims, err) < 0)
+    return dj_err_wrap(err, "check-quote: %s", dj_attest_code_name(err->code));
+  if (check_log(o, &vals, err) < 0)
     return dj_err_wrap(err, "check-quote: %s", dj_attest_code_name(err->code));
   printf("quote OK: resetCount %u, restartCount %u, clock %llu ms, safe %s, firmware 0x%016llx\n",
          claims.counters.reset_count, claims.counters.restart_count, (unsigned long long) claims.counters.clock,
