@@ -186,7 +186,7 @@ int dj_counters_check(const struct dj_tpm_counters *now, const struct dj_tpm_cou
   if (now->restart_count < last->restart_count)
     return dj_error_code(err, DJ_ATTEST_E_RESTART_COUNT, "restartCount %u after %u within resetCount %u",
                          now->restart_count, last->restart_count, now->reset_count);
-  if (now->clock + tolerance_ms < last->clock)
+  if (last->clock > now->clock && last->clock - now->clock > tolerance_ms)
     return dj_error_code(err, DJ_ATTEST_E_CLOCK, "clock %llu ms after %llu ms within resetCount %u (tolerance %llu ms)",
                          (unsigned long long) now->clock, (unsigned long long) last->clock, now->reset_count,
                          (unsigned long long) tolerance_ms);

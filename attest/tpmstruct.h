@@ -1,5 +1,7 @@
 /* TPM structures from untrusted bytes, through tss2-mu only: bounded, whole-buffer unmarshalling,
- * public areas as OpenSSL keys, and object names (nameAlg || H(TPMT_PUBLIC)). */
+ * public areas as OpenSSL keys, and object names (nameAlg || H(TPMT_PUBLIC)).
+ * tpm2-tss logs malformed input to stderr by itself: binaries set TSS2_LOG=all+NONE before the
+ * first call (cli/cmd_tpm.c does), as a library cannot. */
 #ifndef DJ_ATTEST_TPMSTRUCT_H
 #define DJ_ATTEST_TPMSTRUCT_H
 
