@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -475,7 +476,10 @@ static int run_filtered(int (*check)(void), bool filtered, uint32_t eperm_as, ui
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    /* children killed with SIGSYS must not leave core files behind */
+    struct rlimit nocore = { 0, 0 };
+    if (setrlimit(RLIMIT_CORE, &nocore) < 0 || unshare(CLONE_NEWNS) < 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
       _exit(90);
     dj_err err = { 0 };
     if (ctx != NULL && dj_seccomp_load(ctx, &err) < 0) {
