@@ -1,17 +1,16 @@
 /* The v2 device allowlist: linux.resources.devices compiled to a BPF_PROG_TYPE_CGROUP_DEVICE
  * program (the rules tried last to first, the first match returning, so the last rule wins as in
  * runc and crun), loaded with bpf(2) and attached to the cgroup with BPF_CGROUP_DEVICE. */
-
 #include "sandbox/cgroup_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stddef.h>
-#include <stdlib.h>
 #include <linux/bpf.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -131,21 +130,28 @@ int dj_cgroup_bpf_devices(const char *dir, const struct dj_device_rule *rules, s
   size_t n_insns = 0;
   if (build_program(rules, n, &prog, &n_insns, err) < 0)
     return dj_err_wrap(err, "device program");
-  char log[4096] = "";
   union bpf_attr load;
   memset(&load, 0, sizeof load);
   load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
   load.insns = (uint64_t) (uintptr_t) prog;
   load.insn_cnt = (uint32_t) n_insns;
   load.license = (uint64_t) (uintptr_t) "GPL";
-  load.log_buf = (uint64_t) (uintptr_t) log;
-  load.log_size = sizeof log;
-  load.log_level = 1;
   _cleanup_close_ int prog_fd = sys_bpf(BPF_PROG_LOAD, &load);
   if (prog_fd < 0) {
+    /* Again with the verifier's log, only now: a log too small for a long program fails a load. */
     int e = errno;
-    log[strcspn(log, "\n")] = '\0';
-    return dj_error(err, e, "load the device program (%zu instructions)%s%s", n_insns, log[0] ? ": " : "", log);
+    char log[4096] = "";
+    load.log_buf = (uint64_t) (uintptr_t) log;
+    load.log_size = sizeof log;
+    load.log_level = 1;
+    int again = sys_bpf(BPF_PROG_LOAD, &load);
+    if (again >= 0)
+      close(again);
+    size_t len = strnlen(log, sizeof log - 1); /* the verifier's verdict is its last line */
+    while (len > 0 && log[len - 1] == '\n')
+      log[--len] = '\0';
+    const char *last = strrchr(log, '\n') ? strrchr(log, '\n') + 1 : log;
+    return dj_error(err, e, "load the device program (%zu instructions)%s%s", n_insns, last[0] ? ": " : "", last);
   }
   _cleanup_close_ int cg_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cg_fd < 0)
