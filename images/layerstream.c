@@ -212,7 +212,7 @@ int dj_layer_reader_open(struct dj_image *img, size_t i, EVP_PKEY *key, uint64_t
     if (key == NULL) {
       char kinds[256];
       dj_ocicrypt_recipient_kinds(r->desc->annotations, kinds, sizeof kinds);
-      dj_error(err, 0, "layer %s is encrypted (recipients: %s) and no key was given", r->desc->digest,
+      dj_error(err, 0, "%s: encrypted (recipients: %s) and no key was given", r->desc->digest,
                kinds[0] ? kinds : "none");
       goto fail;
     }
@@ -220,7 +220,7 @@ int dj_layer_reader_open(struct dj_image *img, size_t i, EVP_PKEY *key, uint64_t
       goto fail;
     /* The whole ciphertext is authenticated before any of it is decrypted. */
     if (dj_ocicrypt_verify_hmac(r->fd, &r->secret, err) < 0) {
-      dj_err_wrap(err, "layer %s", r->desc->digest);
+      dj_err_wrap(err, "%s", r->desc->digest);
       goto fail;
     }
   }

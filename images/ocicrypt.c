@@ -111,29 +111,29 @@ int dj_ocicrypt_pubopts_parse(const char *b64, struct dj_layer_secret *s, dj_err
 int dj_ocicrypt_unwrap(const struct dj_descriptor *d, EVP_PKEY *key, struct dj_layer_secret *s, dj_err *err)
 {
   if (!d->encrypted)
-    return dj_error(err, 0, "layer %s is not encrypted", d->digest);
+    return dj_error(err, 0, "%s: not encrypted", d->digest);
   const char *jwe = json_string_value(json_object_get(d->annotations, DJ_ANNOT_KEYS_JWE));
   const char *pub = json_string_value(json_object_get(d->annotations, DJ_ANNOT_PUBOPTS));
   if (pub == NULL)
-    return dj_error(err, 0, "layer %s: no %s annotation", d->digest, DJ_ANNOT_PUBOPTS);
+    return dj_error(err, 0, "%s: no %s annotation", d->digest, DJ_ANNOT_PUBOPTS);
   if (jwe == NULL) {
     char kinds[256];
     dj_ocicrypt_recipient_kinds(d->annotations, kinds, sizeof kinds);
-    return dj_error(err, 0, "layer %s: no JWE recipient (recipients: %s)", d->digest, kinds[0] ? kinds : "none");
+    return dj_error(err, 0, "%s: no JWE recipient (recipients: %s)", d->digest, kinds[0] ? kinds : "none");
   }
   if (dj_ocicrypt_pubopts_parse(pub, s, err) < 0)
-    return dj_err_wrap(err, "layer %s", d->digest);
+    return dj_err_wrap(err, "%s", d->digest);
   /* keys.jwe: comma-separated base64 blobs, each a JWE; any one that opens is enough. */
   dj_err last = { 0 };
   size_t count = 0;
   for (const char *p = jwe; *p;) {
     const char *e = strchrnul(p, ',');
     if (++count > MAX_WRAPPED_KEYS)
-      return dj_error(err, 0, "layer %s: more than %d wrapped keys", d->digest, MAX_WRAPPED_KEYS);
+      return dj_error(err, 0, "%s: more than %d wrapped keys", d->digest, MAX_WRAPPED_KEYS);
     _cleanup_free_ uint8_t *blob = NULL;
     size_t bn;
     if (dj_b64_decode(p, (size_t) (e - p), &blob, &bn) < 0)
-      return dj_error(err, 0, "layer %s: %s[%zu]: not base64", d->digest, DJ_ANNOT_KEYS_JWE, count - 1);
+      return dj_error(err, 0, "%s: %s[%zu]: not base64", d->digest, DJ_ANNOT_KEYS_JWE, count - 1);
     uint8_t *pt = NULL;
     size_t pn = 0;
     if (dj_jwe_decrypt((const char *) blob, bn, key, &pt, &pn, &last) == 0) {
@@ -141,13 +141,13 @@ int dj_ocicrypt_unwrap(const struct dj_descriptor *d, EVP_PKEY *key, struct dj_l
       dj_wipe(pt, pn);
       free(pt);
       if (r < 0)
-        return dj_err_wrap(err, "layer %s", d->digest);
+        return dj_err_wrap(err, "%s", d->digest);
       return 0;
     }
     p = *e ? e + 1 : e;
   }
   *err = last;
-  return dj_err_wrap(err, "layer %s", d->digest);
+  return dj_err_wrap(err, "%s", d->digest);
 }
 
 int dj_ocicrypt_verify_hmac(int fd, const struct dj_layer_secret *s, dj_err *err)
