@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -124,6 +125,7 @@ void swtpm_start(struct swtpm *s)
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test leaves no swtpm behind */
     int fd = open("/dev/null", O_RDWR);
     dup2(fd, 0);
     dup2(fd, 1);

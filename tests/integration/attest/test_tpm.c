@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -277,6 +278,11 @@ Test(tpm, ak_survives_a_restart_and_counters_are_facts)
   bool created = true;
   cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
   cr_assert_not(created);
+  char blob[PATH_MAX + 64];
+  struct stat st;
+  snprintf(blob, sizeof blob, "%s/ak-rsa2048-rsa2048.blob", sw.node_dir);
+  cr_assert_eq(stat(blob, &st), 0, "%s", blob);
+  cr_assert_eq(st.st_mode & 07777, 0600, "AK blobs are private to root");
   quote_and_check(&sel, &c1.counters, &c2, &e2);
   cr_assert_eq(memcmp(&e1.ak, &e2.ak, sizeof e1.ak), 0, "the same AK after the restart");
   swtpm_power_cycle(&sw);
