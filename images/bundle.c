@@ -181,6 +181,12 @@ int dj_image_bundle(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts 
     dj_error(err, errno, "%s/rootfs", dir);
     goto out;
   }
+  /* In a user namespace the container's root must own "/" (to create mount points there). */
+  if (uo.chown && uo.uid_map.size > 0 && uo.uid_map.container == 0 &&
+      fchown(rootfd, uo.uid_map.host, uo.gid_map.size > 0 && uo.gid_map.container == 0 ? uo.gid_map.host : 0) < 0) {
+    dj_error(err, errno, "%s/rootfs: chown to the mapped root", dir);
+    goto out;
+  }
   if (dj_image_open(ref, &img, err) < 0 || dj_image_unpack_fd(img, key, &uo, rootfd, err) < 0)
     goto out;
   config = json_deep_copy(base);

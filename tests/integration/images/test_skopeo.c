@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ static void setup(void)
     cr_skip_test("skopeo is not installed");
   dir = strdup("/tmp/dj-skopeo-XXXXXX");
   cr_assert_not_null(mkdtemp(dir));
+  chmod(dir, 0755); /* the confidential profile's mapped root must reach its bundle */
   cr_assert_eq(sh("mkdir -p rootfs/bin && cp /bin/busybox rootfs/bin/busybox && ln -s busybox rootfs/bin/sh && "
                   "'%s' rootfs plain latest", mk), 0);
   /* PKCS#8 private keys (what skopeo reads) and SubjectPublicKeyInfo public keys. */
@@ -187,14 +189,16 @@ Test(skopeo, absent_and_ambiguous_tags_are_clear_errors)
   free(s);
 }
 
-/* The bundle runs under donjon (when the runtime binary is built). */
+/* The bundle (confidential profile: user namespace, remapped ownership) runs under donjon. */
 Test(skopeo, skopeo_encrypted_bundle_runs)
 {
   const char *donjon = getenv("DONJON");
   if (donjon == NULL || access(donjon, X_OK) != 0)
     cr_skip_test("the donjon runtime binary is not built");
   cr_assert_eq(sh("skopeo copy --encryption-key jwe:p256.pub oci:plain:latest oci:run:v1"), 0);
-  cr_assert_eq(sh("'%s' image bundle --key p256.pem oci:run:v1 runbundle", agent), 0);
+  cr_assert_eq(sh("'%s' image bundle --key p256.pem --profile confidential oci:run:v1 runbundle", agent), 0);
+  cr_assert_eq(sh("test \"$(stat -c %%u runbundle/rootfs/bin/busybox)\" = 100000"),
+               0, "the confidential profile's user namespace owns the rootfs");
   char *o = out("'%s' --root '%s/state' run --bundle runbundle dj-images-run-$$", donjon, dir);
   cr_assert(strstr(o, "hello from donjon") != NULL, "output: %s", o);
   free(o);
