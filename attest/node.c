@@ -37,7 +37,9 @@ static void ak_path(const struct dj_node *node, char *out, size_t size)
 
 void dj_node_log_path(const struct dj_node *node, const struct dj_tpm_counters *c, char *out, size_t size)
 {
-  snprintf(out, size, "%s/mlog-%u-%u.jsonl", state_dir(node), c->reset_count, c->restart_count);
+  /* One log per boot (resetCount): a Resume keeps the PCRs and so continues the log; a Restart
+   * clears them, which the next extend records as a reset event. */
+  snprintf(out, size, "%s/mlog-%u.jsonl", state_dir(node), c->reset_count);
 }
 
 /* The node lock: taken before the TPM is opened, released after it is closed. */

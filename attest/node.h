@@ -53,7 +53,7 @@ int dj_node_extend(const struct dj_node *node, const json_t *event, uint64_t *se
 int dj_node_activate(const struct dj_node *node, const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SECRET *seed,
                      TPM2B_DIGEST *secret, dj_err *err);
 
-/* This boot's log file name (by resetCount and restartCount) in a buffer of PATH_MAX. */
+/* This boot's log file name (by resetCount) in a buffer of PATH_MAX. */
 void dj_node_log_path(const struct dj_node *node, const struct dj_tpm_counters *c, char *out, size_t size);
 
 #endif
