@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 static la_ssize_t mem_write(struct archive *a, void *data, const void *buf, size_t n)
 {
@@ -175,8 +176,23 @@ static void write_index(const char *layout, const char *mdigest, size_t msize)
   json_decref(index);
 }
 
+struct tbuf tt_zstd(struct tbuf in)
+{
+  struct tbuf out = { .p = malloc(ZSTD_compressBound(in.n)) };
+  out.n = ZSTD_compress(out.p, ZSTD_compressBound(in.n), in.p, in.n, 3);
+  cr_assert(!ZSTD_isError(out.n));
+  return out;
+}
+
 char *tt_layout(const char *parent, const char *name, struct tbuf *tars, size_t n, bool gzip)
 {
+  return tt_layout_comp(parent, name, tars, n, gzip ? 1 : 0);
+}
+
+char *tt_layout_comp(const char *parent, const char *name, struct tbuf *tars, size_t n, int comp)
+{
+  static const char *types[] = { "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+                                 "application/vnd.oci.image.layer.v1.tar+zstd" };
   char *dir = NULL;
   cr_assert_gt(asprintf(&dir, "%s/%s", parent, name), 0);
   char path[4096];
@@ -192,13 +208,11 @@ char *tt_layout(const char *parent, const char *name, struct tbuf *tars, size_t 
     char d[72];
     tt_digest(tars[i].p, tars[i].n, d);
     json_array_append_new(diff_ids, json_string(d));
-    struct tbuf blob = gzip ? tt_gzip(tars[i]) : tars[i];
+    struct tbuf blob = comp == 1 ? tt_gzip(tars[i]) : comp == 2 ? tt_zstd(tars[i]) : tars[i];
     put_blob(dir, blob.p, blob.n, d);
-    json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",
-                                            gzip ? "application/vnd.oci.image.layer.v1.tar+gzip"
-                                                 : "application/vnd.oci.image.layer.v1.tar",
-                                            "digest", d, "size", (json_int_t) blob.n));
-    if (gzip)
+    json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType", types[comp], "digest", d, "size",
+                                            (json_int_t) blob.n));
+    if (comp != 0)
       free(blob.p);
   }
   json_t *config = json_pack("{s:s, s:s, s:{s:[s], s:[s, s], s:s}, s:{s:s, s:o}}", "architecture", "amd64", "os",

@@ -28,6 +28,9 @@ struct tbuf tt_gzip(struct tbuf in);
 /* Write an OCI layout with the given layers (media type by compression: 0 tar, 1 gzip) and diff_ids
  * computed from the uncompressed tars, tagged "latest". Returns the layout directory (malloc'd). */
 char *tt_layout(const char *parent, const char *name, struct tbuf *tars, size_t n, bool gzip);
+/* Same with comp 0 (tar), 1 (gzip) or 2 (zstd). */
+char *tt_layout_comp(const char *parent, const char *name, struct tbuf *tars, size_t n, int comp);
+struct tbuf tt_zstd(struct tbuf in);
 /* A fresh directory under /tmp (malloc'd). */
 char *tt_tmpdir(void);
 void tt_rmrf(const char *path);

@@ -10,6 +10,7 @@
 
 #include "images/b64.h"
 #include "images/convert.h"
+#include "images/jwe.h"
 #include "images/layout.h"
 #include "images/ocicrypt.h"
 #include "images/unpack.h"
@@ -250,4 +251,43 @@ Test(ocicrypt, private_options_are_strict)
   cr_assert_eq(dj_ocicrypt_pubopts_parse(other, &s, &err), -1);
   cr_assert(strstr(err.msg, "AES_128_GCM") != NULL, "%s", err.msg);
   free(other);
+}
+
+/* keys.jwe holds comma-separated blobs: one for another key first, then ours. */
+static void prepend_foreign_jwe(json_t *m, void *arg)
+{
+  json_t *ann = json_object_get(json_array_get(json_object_get(m, "layers"), 0), "annotations");
+  EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  const char *pt = "{\"symkey\":\"x\"}";
+  char *jwe = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_jwe_encrypt((const uint8_t *) pt, strlen(pt), &other, NULL, 1, &jwe, &err), 0, "%s", err.msg);
+  char *b = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
+  char *v = NULL;
+  cr_assert_gt(asprintf(&v, "%s,%s", b, json_string_value(json_object_get(ann, DJ_ANNOT_KEYS_JWE))), 0);
+  json_object_set_new(ann, DJ_ANNOT_KEYS_JWE, json_string(v));
+  free(v);
+  free(b);
+  free(jwe);
+  EVP_PKEY_free(other);
+}
+
+Test(ocicrypt, comma_separated_wrapped_keys)
+{
+  tt_rewrite_manifest(enc_dir, prepend_foreign_jwe, NULL);
+  dj_err err = { 0 };
+  cr_assert_eq(unpack(ec, &err), 0, "%s", err.msg);
+}
+
+/* A decrypt that fails leaves no destination layout behind. */
+Test(ocicrypt, failed_decrypt_leaves_nothing)
+{
+  tt_rewrite_layer(enc_dir, 0, flip_middle, NULL);
+  char dst[4300], dst_ref[4400];
+  snprintf(dst, sizeof dst, "%s/dec", parent);
+  snprintf(dst_ref, sizeof dst_ref, "oci:%s:x", dst);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_decrypt(enc_ref, dst_ref, rsa, &err), -1);
+  cr_assert(strstr(err.msg, "HMAC mismatch") != NULL, "%s", err.msg);
+  cr_assert_eq(tt_count(dst), -1, "a failed decrypt left %s", dst);
 }

@@ -29,6 +29,11 @@ static void teardown(void)
 
 TestSuite(unpack, .init = setup, .fini = teardown);
 
+static void cut(uint8_t *p, size_t *n, void *arg)
+{
+  *n -= 8;
+}
+
 /* Unpack the layers (one tar each) into parent/root; returns the result and fills err. */
 static int unpack_layers(struct tbuf *tars, size_t n, const struct dj_unpack_opts *o, dj_err *err)
 {
@@ -448,6 +453,29 @@ Test(unpack, gzip_layers)
   dj_err err = { 0 };
   cr_assert_eq(dj_image_unpack(ref, NULL, &o, root, &err), 0, "%s", err.msg);
   assert_file("hello", "world");
+  free(layout);
+  free(t.p);
+}
+
+Test(unpack, zstd_layers_and_a_corrupt_one)
+{
+  struct tentry e[] = { { 'f', "hello", .data = "zstd world" } };
+  struct tbuf t = tt_tar(e, 1);
+  char *layout = tt_layout_comp(parent, "layout", &t, 1, 2);
+  char ref[4200], root[4200];
+  snprintf(ref, sizeof ref, "oci:%s:latest", layout);
+  snprintf(root, sizeof root, "%s/root", parent);
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_unpack(ref, NULL, &o, root, &err), 0, "%s", err.msg);
+  assert_file("hello", "zstd world");
+  tt_rmrf(root);
+  /* A zstd stream cut short (digest re-computed, as a hostile registry would): refused, nothing left. */
+  tt_rewrite_layer(layout, 0, cut, NULL);
+  cr_assert_eq(dj_image_unpack(ref, NULL, &o, root, &err), -1);
+  cr_assert(strstr(err.msg, "zstd") != NULL, "%s", err.msg);
+  cr_assert_eq(tt_count(root), -1);
   free(layout);
   free(t.p);
 }
