@@ -37,8 +37,8 @@ static void ak_path(const struct dj_node *node, char *out, size_t size)
 
 void dj_node_log_path(const struct dj_node *node, const struct dj_tpm_counters *c, char *out, size_t size)
 {
-  /* One log per boot (resetCount): a Resume keeps the PCRs and so continues the log; a Restart
-   * clears them, which the next extend records as a reset event. */
+  /* One log per boot (resetCount): a Resume or Restart that clears the workload PCR (PCR 23 on
+   * PC Client TPMs) is recorded by the next extend as a reset event in the same log. */
   snprintf(out, size, "%s/mlog-%u.jsonl", state_dir(node), c->reset_count);
 }
 

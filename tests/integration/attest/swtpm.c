@@ -178,3 +178,15 @@ void swtpm_destroy(struct swtpm *s)
     run_argv(argv, NULL, true);
   }
 }
+
+void swtpm_hibernate(struct swtpm *s, bool restart)
+{
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port + 1);
+  const char *shutdown[] = { "tpm2_shutdown", NULL };
+  cr_assert_eq(run_argv(shutdown, s->tcti, true), 0, "tpm2_shutdown failed");
+  const char *init[] = { "swtpm_ioctl", "--tcp", addr, "-i", NULL };
+  cr_assert_eq(run_argv(init, NULL, true), 0, "swtpm_ioctl -i failed");
+  const char *startup_clear[] = { "tpm2_startup", "-c", NULL }, *startup_state[] = { "tpm2_startup", NULL };
+  cr_assert_eq(run_argv(restart ? startup_clear : startup_state, s->tcti, true), 0, "tpm2_startup failed");
+}

@@ -27,6 +27,9 @@ void swtpm_start(struct swtpm *s);
 void swtpm_stop(struct swtpm *s);
 /* Power-cycle the TPM through its control channel (resetCount increases). */
 void swtpm_power_cycle(struct swtpm *s);
+/* TPM2_Shutdown(STATE), a power cycle, then TPM2_Startup(STATE) (a Resume: PCRs kept) or
+ * TPM2_Startup(CLEAR) (a Restart: PCRs cleared); restartCount increases, resetCount does not. */
+void swtpm_hibernate(struct swtpm *s, bool restart);
 /* Stop and remove the temp dir. */
 void swtpm_destroy(struct swtpm *s);
 

@@ -370,3 +370,46 @@ Test(tpm, ek_nonce_in_nv_changes_the_ek_and_it_no_longer_matches_its_certificate
   X509_free(cert);
   dj_tpm_close(&tpm);
 }
+
+static void extend_quote_replay(const char *workload, struct dj_quote_claims *claims, size_t *events, bool *has_reset)
+{
+  dj_err err = { 0 };
+  json_t *ev = json_pack("{s:s}", "workload", workload);
+  cr_assert_eq(dj_node_extend(&node, ev, NULL, &err), 0, "%s", err.msg);
+  json_decref(ev);
+  TPML_PCR_SELECTION sel;
+  cr_assert_eq(dj_pcr_selection_parse("sha256:23", &sel, &err), 0);
+  struct dj_evidence e;
+  quote_and_check(&sel, NULL, claims, &e);
+  struct dj_mlog m;
+  cr_assert_eq(dj_mlog_parse(e.log, e.log_len, &m, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_mlog_check(&m, &e.pcrs.v[0], &err), 0, "%s", err.msg);
+  *events = m.count;
+  *has_reset = false;
+  for (size_t i = 0; i < m.count; i++)
+    *has_reset |= m.e[i].reset;
+  dj_mlog_free(&m);
+  dj_evidence_free(&e);
+}
+
+Test(tpm, resume_and_restart_keep_one_log_and_record_the_cleared_pcr)
+{
+  /* PCR 23 is not preserved across a Resume or a Restart (PC Client profile): the boot's log goes
+   * on (same resetCount) and records each clearing as a reset event. */
+  struct dj_quote_claims c0, c1, c2;
+  size_t n;
+  bool reset;
+  extend_quote_replay("sha256:01", &c0, &n, &reset);
+  cr_assert_eq(n, 1);
+  swtpm_hibernate(&sw, false);
+  extend_quote_replay("sha256:02", &c1, &n, &reset);
+  cr_assert_eq(c1.counters.reset_count, c0.counters.reset_count);
+  cr_assert_gt(c1.counters.restart_count, c0.counters.restart_count);
+  cr_assert_eq(n, 3, "measurement, reset, measurement: n=%zu", n);
+  cr_assert(reset);
+  swtpm_hibernate(&sw, true);
+  extend_quote_replay("sha256:03", &c2, &n, &reset);
+  cr_assert_eq(c2.counters.reset_count, c0.counters.reset_count);
+  cr_assert_gt(c2.counters.restart_count, c1.counters.restart_count);
+  cr_assert_eq(n, 5, "n=%zu", n);
+}
