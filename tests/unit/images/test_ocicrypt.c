@@ -291,3 +291,37 @@ Test(ocicrypt, failed_decrypt_leaves_nothing)
   cr_assert(strstr(err.msg, "HMAC mismatch") != NULL, "%s", err.msg);
   cr_assert_eq(tt_count(dst), -1, "a failed decrypt left %s", dst);
 }
+
+/* A recipient rewrites the private options with another digest (the HMAC still matches): the
+ * digest of the decrypted blob is checked against them. */
+static void rewrite_privopts_digest(json_t *m, void *arg)
+{
+  json_t *ann = json_object_get(json_array_get(json_object_get(m, "layers"), 0), "annotations");
+  const char *b = json_string_value(json_object_get(ann, DJ_ANNOT_KEYS_JWE));
+  uint8_t *jwe;
+  size_t n;
+  cr_assert_eq(dj_b64_decode(b, strlen(b), &jwe, &n), 0);
+  uint8_t *pt;
+  size_t pn;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_jwe_decrypt((char *) jwe, n, ec, &pt, &pn, &err), 0, "%s", err.msg);
+  json_t *po = json_loadb((char *) pt, pn, 0, NULL);
+  json_object_set_new(po, "digest", json_string("sha256:1111111111111111111111111111111111111111111111111111111111111111"));
+  char *s = json_dumps(po, JSON_COMPACT);
+  char *out = NULL;
+  cr_assert_eq(dj_jwe_encrypt((uint8_t *) s, strlen(s), &ec, NULL, 1, &out, &err), 0, "%s", err.msg);
+  char *ob = dj_b64_encode((uint8_t *) out, strlen(out));
+  json_object_set_new(ann, DJ_ANNOT_KEYS_JWE, json_string(ob));
+  free(ob);
+  free(out);
+  free(s);
+  json_decref(po);
+  free(pt);
+  free(jwe);
+}
+
+Test(ocicrypt, private_options_digest_is_checked)
+{
+  tt_rewrite_manifest(enc_dir, rewrite_privopts_digest, NULL);
+  expect_unpack_fails(ec, "its private options say");
+}

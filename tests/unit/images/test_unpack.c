@@ -479,3 +479,15 @@ Test(unpack, zstd_layers_and_a_corrupt_one)
   free(layout);
   free(t.p);
 }
+
+Test(unpack, total_size_is_bounded)
+{
+  struct tentry e[] = { { 'f', "a", .data = "0123456789" }, { 'f', "b", .data = "0123456789" } };
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.max_total_size = 15;
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 2, &o, &err), -1);
+  cr_assert(strstr(err.msg, "files exceed 15 bytes") != NULL, "%s", err.msg);
+  assert_nothing_outside();
+}
