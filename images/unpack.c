@@ -328,8 +328,13 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
     struct stat ts;
     if (fstat(tfd, &ts) < 0 || S_ISDIR(ts.st_mode))
       return dj_error(err, 0, "hard link target \"%s\" is a directory", target);
-    if (linkat(tfd, "", pfd, base, AT_EMPTY_PATH) < 0)
-      return dj_error(err, errno, "hard link to \"%s\"", target);
+    if (linkat(tfd, "", pfd, base, AT_EMPTY_PATH) < 0) {
+      /* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; unprivileged, link through the fd's magic link. */
+      char proc[64];
+      snprintf(proc, sizeof proc, "/proc/self/fd/%d", tfd);
+      if (errno != ENOENT || linkat(AT_FDCWD, proc, pfd, base, AT_SYMLINK_FOLLOW) < 0)
+        return dj_error(err, errno, "hard link to \"%s\"", target);
+    }
     pathset_add(&u->layer_paths, path);
     return 0;
   }
