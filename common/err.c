@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void err_vset(dj_err *err, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void err_vset(dj_err *err, int errnum, const char *fmt, va_list ap)
 {
   int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
   if (n < 0)
