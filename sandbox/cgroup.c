@@ -395,18 +395,19 @@ int dj_cgroup_pids(struct dj_cgroup *cg, pid_t **pids, size_t *n, dj_err *err)
 /* ---- device rules ---- */
 
 /* What every container's /dev needs, added after the config's rules as runc does (so a config
- * cannot deny /dev/null). Unlike runc, read and write only, and no blanket "c *:* m" / "b *:* m":
- * mknod stays denied unless the config allows it (the confidential profile does not). */
+ * cannot deny /dev/null). "m" too: donjon makes these nodes itself, inside the container's
+ * cgroup. Unlike runc, no blanket "c *:* m" / "b *:* m": mknod of any other device stays denied
+ * unless the config allows it (the confidential profile does not). */
 static const struct dj_device_rule default_rules[] = {
-  { true, 'c', 1, 3, "rw" },  /* null */
-  { true, 'c', 1, 5, "rw" },  /* zero */
-  { true, 'c', 1, 7, "rw" },  /* full */
-  { true, 'c', 1, 8, "rw" },  /* random */
-  { true, 'c', 1, 9, "rw" },  /* urandom */
-  { true, 'c', 5, 0, "rw" },  /* tty */
-  { true, 'c', 5, 1, "rw" },  /* console */
-  { true, 'c', 5, 2, "rw" },  /* ptmx */
-  { true, 'c', 136, -1, "rw" }, /* pts */
+  { true, 'c', 1, 3, "rwm" },  /* null */
+  { true, 'c', 1, 5, "rwm" },  /* zero */
+  { true, 'c', 1, 7, "rwm" },  /* full */
+  { true, 'c', 1, 8, "rwm" },  /* random */
+  { true, 'c', 1, 9, "rwm" },  /* urandom */
+  { true, 'c', 5, 0, "rwm" },  /* tty */
+  { true, 'c', 5, 1, "rwm" },  /* console */
+  { true, 'c', 5, 2, "rwm" },  /* ptmx */
+  { true, 'c', 136, -1, "rwm" }, /* pts */
 };
 
 int dj_cgroup_device_rules(const struct dj_spec *spec, struct dj_device_rule **out, size_t *n)
