@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -201,6 +202,7 @@ int dj_layer_reader_open(struct dj_image *img, size_t i, EVP_PKEY *key, uint64_t
 {
   struct dj_layer_reader *r = dj_xcalloc(1, sizeof *r);
   r->fd = -1;
+  mlock(r, sizeof *r); /* it holds the layer key: keep it out of swap where allowed (best effort) */
   r->desc = &img->layers[i];
   r->diff_id = img->diff_ids[i];
   r->index = i;
@@ -257,5 +259,6 @@ void dj_layer_reader_free(struct dj_layer_reader *r)
   if (r->fd >= 0)
     close(r->fd);
   dj_wipe(&r->secret, sizeof r->secret);
+  munlock(r, sizeof *r);
   free(r);
 }
