@@ -275,7 +275,7 @@ static int index_load(int dirfd, json_t *dj, const char *path, int depth, json_t
 
 /* Collect (as [descriptor, path] pairs) every entry tagged `tag`, searching untagged nested indexes. */
 static int index_collect(int dirfd, json_t *index, const char *path, const char *tag, int depth, json_t *matches,
-                         dj_err *err)
+                         size_t *loads, dj_err *err)
 {
   json_t *manifests;
   if (index_check(index, path, &manifests, err) < 0)
@@ -289,8 +289,11 @@ static int index_collect(int dirfd, json_t *index, const char *path, const char 
       json_array_append_new(matches, json_pack("[O, s, i]", d, dpath, depth));
     } else if (name == NULL && is_index(d)) {
       _cleanup_json_ json_t *nested = NULL;
+      /* Entries may all name one big nested index: bound the work, not only the depth. */
+      if (++*loads > DJ_IMAGE_MAX_NESTED_INDEXES)
+        return dj_error(err, 0, "%s: more than %d nested indexes to search", dpath, DJ_IMAGE_MAX_NESTED_INDEXES);
       if (index_load(dirfd, d, dpath, depth, &nested, err) < 0 ||
-          index_collect(dirfd, nested, dpath, tag, depth + 1, matches, err) < 0)
+          index_collect(dirfd, nested, dpath, tag, depth + 1, matches, loads, err) < 0)
         return -1;
     }
   }
@@ -346,7 +349,8 @@ int dj_index_select(int dirfd, json_t *index, const char *tag, struct dj_descrip
     return index_resolve(dirfd, json_array_get(manifests, 0), "index.json.manifests[0]", 0, out, err);
   }
   _cleanup_json_ json_t *matches = json_array();
-  if (index_collect(dirfd, index, "index.json", tag, 0, matches, err) < 0)
+  size_t loads = 0;
+  if (index_collect(dirfd, index, "index.json", tag, 0, matches, &loads, err) < 0)
     return -1;
   size_t n = json_array_size(matches);
   if (n == 0)

@@ -17,6 +17,7 @@
 #define DJ_IMAGE_JSON_MAX (4u << 20)         /* index, manifest and config blobs */
 #define DJ_IMAGE_MAX_LAYERS 256
 #define DJ_IMAGE_MAX_INDEX_DEPTH 4
+#define DJ_IMAGE_MAX_NESTED_INDEXES 64   /* nested index blobs read to find a tag */
 
 #define DJ_MT_INDEX "application/vnd.oci.image.index.v1+json"
 #define DJ_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"

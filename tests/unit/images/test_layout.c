@@ -243,3 +243,27 @@ Test(layout, oci_archive_round_trip_and_hostile_members)
   free(t.p);
   expect_open_fails(r, "not a regular file");
 }
+
+/* 1000 entries naming the same nested index: the search is bounded, not 1000 reads (or 1000^4). */
+Test(layout, nested_index_fan_out_is_bounded)
+{
+  json_t *idx = index_doc();
+  json_t *entry = json_array_get(json_object_get(idx, "manifests"), 0);
+  json_object_del(entry, "annotations");
+  char *nested = json_dumps(idx, JSON_COMPACT);
+  char d[72];
+  tt_digest(nested, strlen(nested), d);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/blobs/sha256/%s", layout, d + 7);
+  tt_write(p, nested, strlen(nested));
+  json_t *top = json_pack("{s:i, s:[]}", "schemaVersion", 2, "manifests");
+  for (int i = 0; i < 1000; i++)
+    json_array_append_new(json_object_get(top, "manifests"),
+                          json_pack("{s:s, s:s, s:I}", "mediaType", "application/vnd.oci.image.index.v1+json", "digest",
+                                    d, "size", (json_int_t) strlen(nested)));
+  store_index(top);
+  expect_open_fails(ref, "more than 64 nested indexes");
+  free(nested);
+  json_decref(top);
+  json_decref(idx);
+}
