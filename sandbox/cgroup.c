@@ -96,7 +96,7 @@ int dj_cgroup_detect(enum dj_cgroup_mode *mode, dj_err *err)
   }
   FILE *f = fopen("/proc/self/mountinfo", "re");
   if (f == NULL)
-    return dj_error(err, errno, "cgroups: open /proc/self/mountinfo");
+    return dj_error(err, errno, "cgroup: open /proc/self/mountinfo");
   char *line = NULL;
   size_t cap = 0;
   size_t n = 0;
@@ -127,14 +127,15 @@ int dj_cgroup_detect(enum dj_cgroup_mode *mode, dj_err *err)
         dup = true;
     if (dup)
       continue;
-    have_v1 |= !v2;
+    /* A named hierarchy alone (name=systemd) controls nothing: it does not make a host v1. */
+    have_v1 |= !v2 && strncmp(h->controllers, "name=", 5) != 0;
     have_v2 |= v2;
     n++;
   }
   free(line);
   fclose(f);
   if (!have_v1 && !have_v2)
-    return dj_error(err, 0, "cgroups: no cgroup filesystem is mounted");
+    return dj_error(err, 0, "cgroup: no cgroup controller is mounted");
   n_hierarchies = n;
   host_mode = have_v1 && have_v2 ? DJ_CGROUP_HYBRID : have_v1 ? DJ_CGROUP_V1 : DJ_CGROUP_V2;
   *mode = host_mode;
@@ -253,18 +254,55 @@ static int make_dirs(const char *mount, const char *path, const struct cgroup_op
   return 0;
 }
 
-static void cgroup_kill_all(const struct dj_cgroup_dir *d)
+static bool procs_empty(const char *dir)
 {
-  if (d->v2 && dj_cgroup_has(d->dir, "cgroup.kill")) {
-    dj_cgroup_write(d->dir, "cgroup.kill", "1", NULL);
+  char buf[16];
+  return dj_cgroup_read(dir, "cgroup.procs", buf, sizeof buf, NULL) < 0 || buf[0] == '\0';
+}
+
+static void kill_listed(const char *dir)
+{
+  char buf[65536];
+  if (dj_cgroup_read(dir, "cgroup.procs", buf, sizeof buf, NULL) < 0)
     return;
+  for (char *s = strtok(buf, "\n"); s != NULL; s = strtok(NULL, "\n"))
+    kill((pid_t) atoi(s), SIGKILL);
+}
+
+static int wait_freezer(const char *dir, const char *file, const char *want)
+{
+  for (int i = 0; i < 1000; i++) {
+    char state[64];
+    if (dj_cgroup_read(dir, file, state, sizeof state, NULL) < 0)
+      return -1;
+    if (strstr(state, want) != NULL)
+      return 0;
+    nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
   }
-  for (int round = 0; round < 100; round++) {
-    char buf[8192];
-    if (dj_cgroup_read(d->dir, "cgroup.procs", buf, sizeof buf, NULL) < 0 || buf[0] == '\0')
-      return;
-    for (char *s = strtok(buf, "\n"); s != NULL; s = strtok(NULL, "\n"))
-      kill((pid_t) atoi(s), SIGKILL);
+  return -1;
+}
+
+/* Kill what is left: freeze (v1) so a fork loop cannot outrun the kills, SIGKILL everything
+ * (cgroup.kill where the kernel has it), then thaw, since v1-frozen tasks only die once thawed
+ * (a paused container being deleted). */
+static void cgroup_kill_all(struct dj_cgroup *cg, const struct dj_cgroup_dir *d)
+{
+  if (procs_empty(d->dir))
+    return;
+  const struct dj_cgroup_dir *fr = NULL;
+  for (size_t i = 0; i < cg->n_dirs; i++)
+    if (!cg->dirs[i].v2 && strstr(cg->dirs[i].controllers, "freezer") != NULL)
+      fr = &cg->dirs[i];
+  if (fr != NULL && dj_cgroup_write(fr->dir, "freezer.state", "FROZEN", NULL) == 0)
+    wait_freezer(fr->dir, "freezer.state", "FROZEN");
+  bool has_kill = d->v2 && dj_cgroup_has(d->dir, "cgroup.kill");
+  for (int round = 0; round < 100 && !procs_empty(d->dir); round++) {
+    if (has_kill)
+      dj_cgroup_write(d->dir, "cgroup.kill", "1", NULL);
+    else
+      kill_listed(d->dir);
+    if (fr != NULL)
+      dj_cgroup_write(fr->dir, "freezer.state", "THAWED", NULL);
     nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
   }
 }
@@ -279,6 +317,8 @@ static int remove_dir(const char *dir, dj_err *err)
       break;
     nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
   }
+  if (errno == EBUSY && !procs_empty(dir))
+    return dj_error(err, EBUSY, "cgroup: rmdir %s: processes remain in it after SIGKILL", dir);
   return dj_error(err, errno, "cgroup: rmdir %s", dir);
 }
 
@@ -303,7 +343,7 @@ int dj_cgroup_destroy(struct dj_cgroup *cg, dj_err *err)
     struct dj_cgroup_dir *d = &cg->dirs[i];
     if (!d->created)
       continue;
-    cgroup_kill_all(d);
+    cgroup_kill_all(cg, d);
     if (remove_dir(d->dir, err) < 0)
       rc = -1;
   }
@@ -364,13 +404,20 @@ const char *dj_cgroup_path(const struct dj_cgroup *cg)
 
 int dj_cgroup_freeze(struct dj_cgroup *cg, bool frozen, dj_err *err)
 {
-  /* v1's freezer where the controller is on v1 (hybrid too), else cgroup.freeze. */
+  /* v1's freezer where the controller is on v1 (hybrid too), else cgroup.freeze; returns once the
+   * kernel says the state is reached (FREEZING is not frozen). */
   for (size_t i = 0; i < cg->n_dirs; i++) {
     const struct dj_cgroup_dir *d = &cg->dirs[i];
     const struct cgroup_ops *ops = ops_of(d);
     if ((!d->v2 && strstr(d->controllers, "freezer") == NULL) || (d->v2 && cg->mode != DJ_CGROUP_V2))
       continue;
-    return dj_cgroup_write(d->dir, ops->freeze_file, frozen ? ops->frozen : ops->thawed, err);
+    if (dj_cgroup_write(d->dir, ops->freeze_file, frozen ? ops->frozen : ops->thawed, err) < 0)
+      return -1;
+    int rc = d->v2 ? wait_freezer(d->dir, "cgroup.events", frozen ? "frozen 1" : "frozen 0")
+                   : wait_freezer(d->dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
+    if (rc < 0)
+      return dj_error(err, ETIMEDOUT, "cgroup: %s did not become %s", d->dir, frozen ? "frozen" : "thawed");
+    return 0;
   }
   return dj_error(err, ENOTSUP, "cgroup: no freezer for %s", cg->path);
 }

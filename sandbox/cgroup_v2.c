@@ -95,8 +95,10 @@ int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec
     if (r->cpuset_mems != NULL && dj_cgroup_write(dir, "cpuset.mems", r->cpuset_mems, err) < 0)
       return -1;
     if (r->has_blkio_weight) {
-      const char *f = dj_cgroup_has(dir, "io.bfq.weight") ? "io.bfq.weight" : "io.weight";
-      if (write_i64_or_max(dir, f, r->blkio_weight, err) < 0)
+      /* io.bfq.weight takes v1's 10..1000 as it is; io.weight is 1..10000 (runc's conversion). */
+      bool bfq = dj_cgroup_has(dir, "io.bfq.weight");
+      int64_t w = bfq ? r->blkio_weight : 1 + ((int64_t) r->blkio_weight - 10) * 9999 / 990;
+      if (write_i64_or_max(dir, bfq ? "io.bfq.weight" : "io.weight", w, err) < 0)
         return -1;
     }
     struct dj_device_rule *rules = NULL;

@@ -462,10 +462,8 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
   r.state_made = true;
   if (open_namespaces(&r, err) < 0)
     goto out;
-  if (dj_cgroup_create(spec, opts->id, &r.cgroup, err) < 0) {
-    dj_err_wrap(err, "cgroups");
+  if (dj_cgroup_create(spec, opts->id, &r.cgroup, err) < 0)
     goto out;
-  }
   if (spec->process.terminal && dj_console_open(&spec->process, &r.pty_master, &r.pty_slave, err) < 0)
     goto out;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r.sync) < 0) {
