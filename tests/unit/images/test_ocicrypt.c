@@ -325,3 +325,27 @@ Test(ocicrypt, private_options_digest_is_checked)
   tt_rewrite_manifest(enc_dir, rewrite_privopts_digest, NULL);
   expect_unpack_fails(ec, "its private options say");
 }
+
+/* Writing into an existing layout keeps its other tags and replaces the same tag. */
+Test(ocicrypt, existing_layout_keeps_other_tags)
+{
+  char ref2[4400], ref3[4400];
+  snprintf(ref2, sizeof ref2, "oci:%s:second", enc_dir);
+  snprintf(ref3, sizeof ref3, "oci:%s:latest", enc_dir);
+  EVP_PKEY *keys[1] = { ec };
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_encrypt(plain_ref, ref2, keys, 1, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_image_encrypt(plain_ref, ref3, keys, 1, &err), 0, "%s", err.msg);
+  char p[4200];
+  snprintf(p, sizeof p, "%s/index.json", enc_dir);
+  json_t *idx = json_load_file(p, 0, NULL);
+  cr_assert_eq(json_array_size(json_object_get(idx, "manifests")), 2);
+  json_decref(idx);
+  struct dj_image *img = NULL;
+  cr_assert_eq(dj_image_open(ref2, &img, &err), 0, "%s", err.msg);
+  dj_image_free(img);
+  cr_assert_eq(dj_image_open(ref3, &img, &err), 0, "%s", err.msg);
+  dj_image_free(img);
+  /* the "latest" written last is the EC-only one: RSA no longer opens it */
+  expect_unpack_fails(rsa, "no recipient for a RSA key");
+}
