@@ -274,8 +274,11 @@ static void cmp_sets_free(struct cmp_sets *s)
 
 static void cmp_sets_push(struct cmp_sets *s, const struct scmp_arg_cmp *cmps, unsigned len)
 {
-  s->set = dj_xrealloc(s->set, (s->n + 1) * sizeof *s->set);
-  s->len = dj_xrealloc(s->len, (s->n + 1) * sizeof *s->len);
+  if ((s->n & (s->n - 1)) == 0) { /* grow at 0, 1, 2, 4, 8, ... */
+    size_t cap = s->n ? 2 * s->n : 1;
+    s->set = dj_xrealloc(s->set, cap * sizeof *s->set);
+    s->len = dj_xrealloc(s->len, cap * sizeof *s->len);
+  }
   if (len > 0)
     memcpy(s->set[s->n], cmps, len * sizeof *cmps);
   s->len[s->n] = len;
@@ -366,20 +369,17 @@ static int check_shadowed(const struct applied *rules, size_t n, dj_err *err)
   memcpy(ap, rules, n * sizeof *ap);
   qsort(ap, n, sizeof *ap, applied_cmp);
   for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j < n && ap[j].nr == ap[i].nr)
-      j++;
-    for (size_t u = i; u < j; u++) {
-      if (ap[u].conditional)
-        continue;
-      for (size_t c = i; c < j; c++)
-        if (c != u && ap[c].action != ap[u].action)
-          return dj_error(err, 0,
-                          SC_PATH ".syscalls[%zu]: %s: this rule's action differs from the "
-                          "unconditional rule of " SC_PATH ".syscalls[%zu], which libseccomp applies "
-                          "to every call of %s instead (give the exception's complement as conditions)",
-                          ap[c].rule, ap[c].name, ap[u].rule, ap[u].name);
-    }
+    size_t j = i, u = SIZE_MAX;
+    for (; j < n && ap[j].nr == ap[i].nr; j++)
+      if (!ap[j].conditional && u == SIZE_MAX)
+        u = j;
+    for (size_t c = i; u != SIZE_MAX && c < j; c++)
+      if (ap[c].action != ap[u].action)
+        return dj_error(err, 0,
+                        SC_PATH ".syscalls[%zu]: %s: this rule's action differs from the "
+                        "unconditional rule of " SC_PATH ".syscalls[%zu], which libseccomp applies "
+                        "to every call of %s instead (give the exception's complement as conditions)",
+                        ap[c].rule, ap[c].name, ap[u].rule, ap[u].name);
     i = j;
   }
   return 0;
@@ -387,12 +387,38 @@ static int check_shadowed(const struct applied *rules, size_t n, dj_err *err)
 
 static void unknown_push(char ***v, size_t *n, const char *name)
 {
-  for (size_t i = 0; i < *n; i++)
-    if (strcmp((*v)[i], name) == 0)
-      return;
-  *v = dj_xrealloc(*v, (*n + 2) * sizeof **v);
+  if ((*n & (*n + 1)) == 0) /* grow at 1, 3, 7, ...: room for the NULL too */
+    *v = dj_xrealloc(*v, (2 * *n + 2) * sizeof **v);
   (*v)[(*n)++] = dj_xstrdup(name);
   (*v)[*n] = NULL;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Each unknown name once, sorted. */
+static void unknown_unique(char **v, size_t n)
+{
+  if (n < 2)
+    return;
+  qsort(v, n, sizeof *v, str_cmp);
+  size_t w = 1;
+  for (size_t i = 1; i < n; i++) {
+    if (strcmp(v[i], v[w - 1]) == 0)
+      free(v[i]);
+    else
+      v[w++] = v[i];
+  }
+  v[w] = NULL;
+}
+
+static void applied_push(struct applied **ap, size_t *n, struct applied a)
+{
+  if ((*n & (*n - 1)) == 0) /* grow at 0, 1, 2, 4, 8, ... */
+    *ap = dj_xrealloc(*ap, (*n ? 2 * *n : 1) * sizeof **ap);
+  (*ap)[(*n)++] = a;
 }
 
 /* Which rule applies to which syscall, before libseccomp sees any (it leaks the conditional rules an
@@ -415,8 +441,7 @@ static int rules_plan(const struct dj_seccomp *sc, uint32_t def, char ***unknown
         unknown_push(unknown, n_unknown, r->names[k]);
         continue;
       }
-      *ap = dj_xrealloc(*ap, (*n_ap + 1) * sizeof **ap);
-      (*ap)[(*n_ap)++] = (struct applied){ nr, act, r->n_args > 0, i, r->names[k] };
+      applied_push(ap, n_ap, (struct applied){ nr, act, r->n_args > 0, i, r->names[k] });
     }
   }
   return 0;
@@ -501,6 +526,7 @@ int dj_seccomp_build(const struct dj_seccomp *sc, scmp_filter_ctx *out, char ***
       rules_add(ctx, sc, ap, n_ap, err) < 0)
     goto fail;
   hot_first(ctx, ap, n_ap);
+  unknown_unique(unk, n_unk);
   free(ap);
   *out = ctx;
   *unknown = unk;
