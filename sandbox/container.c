@@ -84,12 +84,22 @@ static int sync_send(int fd, int type, const dj_err *e)
 static int join_namespaces(struct run *r, dj_err *err)
 {
   for (size_t i = 0; i < r->n_ns_fds; i++) {
-    if (r->ns_types[i] == CLONE_NEWPID || r->ns_types[i] == CLONE_NEWTIME)
-      continue; /* joined by donjon itself before the clone: they apply to children */
+    /* pid and time apply to children: joined before the clone; user: joined by the process that
+     * cloned us, so that our new namespaces belong to it. */
+    if (r->ns_types[i] == CLONE_NEWPID || r->ns_types[i] == CLONE_NEWTIME || r->ns_types[i] == CLONE_NEWUSER)
+      continue;
     if (setns(r->ns_fds[i], r->ns_types[i]) < 0)
       return dj_error(err, errno, "join the %s namespace", dj_namespace_name(r->ns_types[i]));
   }
   return 0;
+}
+
+static int joined_userns_fd(const struct run *r)
+{
+  for (size_t i = 0; i < r->n_ns_fds; i++)
+    if (r->ns_types[i] == CLONE_NEWUSER)
+      return r->ns_fds[i];
+  return -1;
 }
 
 static int loopback_up(dj_err *err)
@@ -115,7 +125,7 @@ static int init_setup(struct run *r, dj_err *err)
 
   if (join_namespaces(r, err) < 0)
     return -1;
-  if (new_userns) {
+  if (new_userns || joined_userns_fd(r) >= 0) {
     /* Become the namespace's root (if mapped) so that what we create is owned by it. */
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
       return dj_error(err, errno, "become root in the new user namespace (is container id 0 mapped?)");
@@ -142,7 +152,7 @@ static int init_setup(struct run *r, dj_err *err)
   }
 
   struct dj_rootfs_opts ro = { .bundle = r->opts->bundle, .no_pivot = r->opts->no_pivot,
-                               .userns = new_userns, .console_fd = r->pty_slave };
+                               .userns = new_userns || joined_userns_fd(r) >= 0, .console_fd = r->pty_slave };
   if (dj_rootfs_setup(spec, &ro, err) < 0)
     return dj_err_wrap(err, "root filesystem");
   if (dj_cwd_enter(p->cwd, err) < 0)
@@ -257,6 +267,42 @@ static pid_t clone_init(struct run *r, dj_err *err)
 {
   /* The cgroup namespace is made by the init once it is in its cgroups; time by us, above. */
   unsigned long flags = (unsigned long) (r->spec->ns_flags & ~(CLONE_NEWCGROUP | CLONE_NEWTIME));
+  int userns = joined_userns_fd(r);
+  if (userns >= 0) {
+    /* The new namespaces must belong to the joined user namespace: a short-lived process joins
+     * it and clones the init as our child (CLONE_PARENT), then reports its pid. */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+      return dj_error(err, errno, "pipe");
+    pid_t stage = fork();
+    if (stage < 0) {
+      close(p[0]);
+      close(p[1]);
+      return dj_error(err, errno, "fork");
+    }
+    if (stage == 0) {
+      close(p[0]);
+      pid_t pid = -1;
+      if (setns(userns, CLONE_NEWUSER) == 0) {
+        pid = (pid_t) syscall(SYS_clone, flags | CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid == 0) {
+          close(p[1]);
+          init_main(r);
+        }
+      }
+      int e = pid < 0 ? errno : 0;
+      struct { pid_t pid; int err; } msg = { pid, e };
+      _exit(dj_write_all(p[1], &msg, sizeof msg) < 0);
+    }
+    close(p[1]);
+    struct { pid_t pid; int err; } msg = { -1, EPIPE };
+    ssize_t n = dj_read_all(p[0], &msg, sizeof msg);
+    close(p[0]);
+    waitpid(stage, NULL, 0);
+    if (n != (ssize_t) sizeof msg || msg.pid <= 0)
+      return dj_error(err, msg.err, "join the user namespace and clone the container's init (namespaces %#lx)", flags);
+    return msg.pid;
+  }
   pid_t pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
   if (pid < 0)
     return dj_error(err, errno, "clone the container's init (namespaces %#lx)", flags);

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,48 @@ Test(jail, joins_an_existing_namespace_by_path)
   cr_expect_eq(system(cmd), 0);
   assert_ok();
   assert_out("10.123.45.67");
+}
+
+Test(jail, joins_a_user_namespace_by_path_and_makes_the_others_inside_it)
+{
+  /* A user namespace held by another process (root mapped to host uid 300000), as a pod's
+   * sandbox would hold it; the container's new namespaces must belong to it. */
+  int ready[2];
+  cr_assert_eq(pipe(ready), 0);
+  pid_t holder = fork();
+  cr_assert_geq(holder, 0);
+  if (holder == 0) {
+    close(ready[0]);
+    if (unshare(CLONE_NEWUSER) < 0)
+      _exit(1);
+    (void) !write(ready[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c;
+  cr_assert_eq(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  char path[64], map[64];
+  const char *files[] = { "uid_map", "gid_map" };
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "/proc/%d/%s", (int) holder, files[i]);
+    FILE *m = fopen(path, "w");
+    cr_assert_not_null(m);
+    snprintf(map, sizeof map, "0 300000 65536\n");
+    fputs(map, m);
+    cr_assert_eq(fclose(m), 0);
+  }
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int) holder);
+  json_t *ns = ns_list((const char *[]){ "pid", "network", "ipc", "uts", "mount", NULL });
+  json_array_append_new(ns, json_pack("{s:s,s:s}", "type", "user", "path", path));
+  bundle_set(&B, "linux.namespaces", ns);
+  run_sh("cat /proc/self/uid_map; grep -c ' /proc ' /proc/self/mountinfo; echo pid=$$");
+  kill(holder, SIGKILL);
+  waitpid(holder, NULL, 0);
+  assert_ok();
+  assert_out("300000");
+  assert_out("pid=1\n");
 }
 
 /* ---- mounts ---- */
