@@ -12,14 +12,21 @@
 #include "images/tree.h"
 #include "images/unpack.h"
 
+static char dir[] = "/tmp/dj-fuzz-tar-XXXXXX";
+
+static void remove_dir(void)
+{
+  dj_remove_tree(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static char dir[] = "/tmp/dj-fuzz-tar-XXXXXX";
   static int dirfd = -1;
   if (dirfd < 0) {
     if (mkdtemp(dir) == NULL)
       abort();
+    atexit(remove_dir);
     dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
   int fd = memfd_create("fuzz-tar", MFD_CLOEXEC);
