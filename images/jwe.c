@@ -6,6 +6,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <errno.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -131,6 +132,24 @@ json_t *dj_jwk_public(EVP_PKEY *key, dj_err *err)
     return NULL;
   }
   return json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", c->jwk, "x", xs, "y", ys);
+}
+
+int dj_jwk_thumbprint(EVP_PKEY *key, uint8_t out[32], dj_err *err)
+{
+  /* dj_jwk_public gives exactly the required members; sorted and compact is RFC 7638's form. */
+  json_t *jwk = dj_jwk_public(key, err);
+  if (jwk == NULL)
+    return -1;
+  char *s = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(jwk);
+  if (s == NULL)
+    return dj_error(err, ENOMEM, "JWK thumbprint");
+  unsigned int n = 0;
+  int ok = EVP_Digest(s, strlen(s), out, &n, EVP_sha256(), NULL);
+  free(s);
+  if (ok != 1 || n != 32)
+    return ossl_error(err, "JWK thumbprint: SHA-256");
+  return 0;
 }
 
 /* Decode a required base64url string member. */

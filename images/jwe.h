@@ -51,6 +51,9 @@ int dj_jwe_concat_kdf(const uint8_t *z, size_t z_len, const char *alg_id, const 
 /* Public JWK ({"kty":"EC","crv","x","y"} or {"kty":"RSA","n","e"}) of a key, for the epk header and
  * thumbprints; NULL for an unsupported key. */
 json_t *dj_jwk_public(EVP_PKEY *key, dj_err *err);
+/* RFC 7638 JWK thumbprint (SHA-256) of a key's public part: what the binding hash of the
+ * attestation protocol names the ephemeral key by. */
+int dj_jwk_thumbprint(EVP_PKEY *key, uint8_t out[32], dj_err *err);
 /* Import a public EC JWK; the point is checked to lie on its curve. */
 int dj_jwk_ec_import(json_t *jwk, const char *path, EVP_PKEY **out, dj_err *err);
 

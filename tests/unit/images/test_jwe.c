@@ -384,3 +384,50 @@ Test(jwe, ec_key_on_rsa_only_jwe_says_so)
   EVP_PKEY_free(rsa);
   EVP_PKEY_free(ec);
 }
+
+/* RFC 7638 3.1: the RSA key's thumbprint. */
+Test(jwe, rfc7638_thumbprint)
+{
+  BIGNUM *n = bn_b64url("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebW"
+                        "KRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAt"
+                        "aSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksI"
+                        "NHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw");
+  BIGNUM *e = bn_b64url("AQAB");
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+  OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+  EVP_PKEY *key = NULL;
+  cr_assert_gt(EVP_PKEY_fromdata_init(ctx), 0);
+  cr_assert_gt(EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params), 0);
+  uint8_t tp[32];
+  dj_err err = { 0 };
+  cr_assert_eq(dj_jwk_thumbprint(key, tp, &err), 0, "%s", err.msg);
+  char *s = dj_b64url_encode(tp, sizeof tp);
+  cr_assert_str_eq(s, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+  free(s);
+  EVP_PKEY_free(key);
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  BN_free(n);
+  BN_free(e);
+}
+
+/* An EC key's thumbprint is over {"crv","kty","x","y"} with padded coordinates. */
+Test(jwe, ec_thumbprint_matches_its_jwk)
+{
+  EVP_PKEY *ec = gen_ec("P-384");
+  dj_err err = { 0 };
+  json_t *jwk = dj_jwk_public(ec, &err);
+  char *s = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+  cr_assert_eq(strncmp(s, "{\"crv\":\"P-384\",\"kty\":\"EC\",\"x\":\"", 31), 0, "%s", s);
+  uint8_t want[32], got[32];
+  EVP_Digest(s, strlen(s), want, NULL, EVP_sha256(), NULL);
+  cr_assert_eq(dj_jwk_thumbprint(ec, got, &err), 0, "%s", err.msg);
+  cr_assert_arr_eq(got, want, 32);
+  free(s);
+  json_decref(jwk);
+  EVP_PKEY_free(ec);
+}
