@@ -139,6 +139,7 @@ int dj_tpm_public_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, dj_err *err)
   __attribute__((cleanup(bld_freep))) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
   __attribute__((cleanup(params_freep))) OSSL_PARAM *params = NULL;
   __attribute__((cleanup(bn_freep))) BIGNUM *n = NULL, *e = NULL;
+  uint8_t point[1 + 2 * 66]; /* the builder keeps a pointer to it until OSSL_PARAM_BLD_to_param */
   const char *type;
   if (bld == NULL)
     return dj_error(err, 0, "public key: out of memory");
@@ -167,7 +168,8 @@ int dj_tpm_public_to_evp(const TPMT_PUBLIC *pub, EVP_PKEY **out, dj_err *err)
     if (pt->x.size == 0 || pt->x.size > sz || pt->y.size == 0 || pt->y.size > sz)
       return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "ECC public key: coordinates of %u and %u bytes on %s",
                            pt->x.size, pt->y.size, curves[i].group);
-    uint8_t point[1 + 2 * 66] = { 0x04 };
+    memset(point, 0, sizeof point);
+    point[0] = 0x04;
     memcpy(point + 1 + sz - pt->x.size, pt->x.buffer, pt->x.size);
     memcpy(point + 1 + 2 * sz - pt->y.size, pt->y.buffer, pt->y.size);
     if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[i].group, 0) ||
