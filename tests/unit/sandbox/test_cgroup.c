@@ -34,6 +34,12 @@ static const char *test_path(const char *suffix)
 static void kill_procs(const char *dir)
 {
   char path[512];
+  snprintf(path, sizeof path, "%s/freezer.state", dir);
+  FILE *fz = fopen(path, "we"); /* frozen tasks die only once thawed */
+  if (fz != NULL) {
+    fputs("THAWED", fz);
+    fclose(fz);
+  }
   for (int round = 0; round < 100; round++) {
     snprintf(path, sizeof path, "%s/cgroup.procs", dir);
     FILE *f = fopen(path, "re");
@@ -686,4 +692,74 @@ Test(cgroup, relative_and_absent_paths)
   cr_assert_eq(dj_cgroup_destroy(cg, &err), 0, "%s", err.msg);
   cr_expect_not(exists_anywhere(def));
   free(def);
+}
+
+/* freezer.state passes through FREEZING; wait (bounded) for the state itself, never for a time. */
+static bool reaches_state(const char *dir, const char *want)
+{
+  char buf[64];
+  for (int i = 0; i < 5000; i++) {
+    read_file(dir, "freezer.state", buf, sizeof buf);
+    if (strcmp(buf, want) == 0)
+      return true;
+    usleep(1000);
+  }
+  return false;
+}
+
+static int counter_child(void *arg, int out)
+{
+  (void) arg;
+  for (unsigned long n = 0;; n++) /* tells the parent it runs, then spins */
+    if (n % (1u << 20) == 0 && write(out, "x", 1) != 1)
+      return 1;
+}
+
+Test(cgroup, freeze_and_thaw)
+{
+  struct dj_spec s;
+  spec_init(&s, test_path(NULL));
+  struct dj_cgroup *cg = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_cgroup_create(&s, "x", &cg, &err), 0, "%s", err.msg);
+  struct child c = spawn(counter_child, NULL);
+  cr_assert_eq(dj_cgroup_enter(cg, c.pid, &err), 0, "%s", err.msg);
+  cr_assert_eq(write(c.go, "g", 1), 1);
+  char x;
+  cr_assert_eq(read(c.result, &x, 1), 1);
+  const char *fz = dir_with(cg, "freezer")->dir;
+  cr_assert_eq(dj_cgroup_freeze(cg, true, &err), 0, "%s", err.msg);
+  cr_expect(reaches_state(fz, "FROZEN"));
+  cr_assert_eq(dj_cgroup_freeze(cg, false, &err), 0, "%s", err.msg);
+  cr_expect(reaches_state(fz, "THAWED"));
+  cr_assert_eq(read(c.result, &x, 1), 1); /* it runs again */
+  /* destroy kills a frozen-then-thawed container's processes too */
+  cr_assert_eq(dj_cgroup_destroy(cg, &err), 0, "%s", err.msg);
+  int status;
+  cr_assert_eq(waitpid(c.pid, &status, 0), c.pid);
+  cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  cr_expect_not(exists_anywhere(s.cgroups_path));
+}
+
+Test(cgroup, destroy_of_a_frozen_container)
+{
+  /* `delete --force` of a paused container: frozen tasks only die once thawed */
+  struct dj_spec s;
+  spec_init(&s, test_path(NULL));
+  struct dj_cgroup *cg = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_cgroup_create(&s, "x", &cg, &err), 0, "%s", err.msg);
+  struct child c = spawn(sleeper, NULL);
+  cr_assert_eq(dj_cgroup_enter(cg, c.pid, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_cgroup_freeze(cg, true, &err), 0, "%s", err.msg);
+  char fz[512];
+  snprintf(fz, sizeof fz, "%s", dir_with(cg, "freezer")->dir);
+  cr_expect(reaches_state(fz, "FROZEN"));
+  cr_expect_eq(dj_cgroup_destroy(cg, &err), 0, "%s", err.msg);
+  if (access(fz, F_OK) == 0) /* destroy failed: thaw, or the killed child never ends */
+    kill_procs(fz);
+  int status;
+  cr_assert_eq(waitpid(c.pid, &status, 0), c.pid);
+  cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  cr_expect_not(exists_anywhere(s.cgroups_path));
 }
