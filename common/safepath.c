@@ -129,6 +129,10 @@ static int mkdirs_in_root(int rootfd, const char *path, mode_t mode, int depth, 
 
 int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err)
 {
+  /* Most targets exist already (an image's /proc, /dev...): one lookup instead of a walk. */
+  int fd = dj_openat2(rootfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+  if (fd >= 0)
+    return fd;
   return mkdirs_in_root(rootfd, path, mode, 0, err);
 }
 

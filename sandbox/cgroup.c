@@ -343,6 +343,8 @@ int dj_cgroup_destroy(struct dj_cgroup *cg, dj_err *err)
     struct dj_cgroup_dir *d = &cg->dirs[i];
     if (!d->created)
       continue;
+    if (rmdir(d->dir) == 0 || errno == ENOENT)
+      continue; /* the common case: the init was reaped and took everything with it */
     cgroup_kill_all(cg, d);
     if (remove_dir(d->dir, err) < 0)
       rc = -1;

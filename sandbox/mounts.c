@@ -152,24 +152,33 @@ int dj_mount_propagate(int fd, unsigned long propagation, const char *what, dj_e
 
 /* ---- "cgroup" ----------------------------------------------------------------------------------- */
 
-/* This process's cgroup path in the v1 hierarchy whose super options are opts ("" for v2). */
-static int own_cgroup_path(const char *controllers, char *out, size_t size)
+/* /proc/self/cgroup, read once for all hierarchies (the kernel formats it on every read). */
+static int read_self_cgroup(char *buf, size_t size)
 {
-  _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
-  if (f == NULL)
+  _cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
     return -1;
-  char line[PATH_MAX + 256];
-  while (fgets(line, sizeof line, f) != NULL) {
-    line[strcspn(line, "\n")] = '\0';
-    char *c = strchr(line, ':');
-    char *p = c != NULL ? strchr(c + 1, ':') : NULL;
-    if (p == NULL)
-      continue;
-    *p = '\0';
-    if (strcmp(c + 1, controllers) == 0) {
-      snprintf(out, size, "%s", p + 1);
+  ssize_t n = dj_read_all(fd, buf, size - 1);
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  return 0;
+}
+
+/* This process's cgroup path in the hierarchy whose controllers are given ("" for v2), from the
+ * text of /proc/self/cgroup. */
+static int own_cgroup_path(const char *self_cgroup, const char *controllers, char *out, size_t size)
+{
+  size_t clen = strlen(controllers);
+  for (const char *line = self_cgroup; *line != '\0';) {
+    const char *end = strchrnul(line, '\n');
+    const char *c = memchr(line, ':', (size_t) (end - line));
+    const char *p = c != NULL ? memchr(c + 1, ':', (size_t) (end - c - 1)) : NULL;
+    if (p != NULL && (size_t) (p - c - 1) == clen && strncmp(c + 1, controllers, clen) == 0) {
+      snprintf(out, size, "%.*s", (int) (end - p - 1), p + 1);
       return 0;
     }
+    line = *end ? end + 1 : end;
   }
   errno = ENOENT;
   return -1;
@@ -177,7 +186,7 @@ static int own_cgroup_path(const char *controllers, char *out, size_t size)
 
 /* One hierarchy of the host, mounted at name inside the cgroup tmpfs (dirfd). */
 static int mount_hierarchy(int dirfd, const char *dest, const char *mountpoint, const char *fstype,
-                           const char *superopts, bool new_cgroupns, unsigned attr, dj_err *err)
+                           const char *superopts, const char *self_cgroup, unsigned attr, dj_err *err)
 {
   const char *name = strrchr(mountpoint, '/') + 1;
   char what[PATH_MAX + 64];
@@ -188,7 +197,7 @@ static int mount_hierarchy(int dirfd, const char *dest, const char *mountpoint, 
   if (target < 0)
     return dj_error(err, errno, "%s: open", what);
   bool v2 = strcmp(fstype, "cgroup2") == 0;
-  if (new_cgroupns) {
+  if (self_cgroup == NULL) {
     /* In its own cgroup namespace the container sees its cgroups as the roots of fresh mounts. */
     char data[512] = "";
     size_t len = 0;
@@ -207,7 +216,7 @@ static int mount_hierarchy(int dirfd, const char *dest, const char *mountpoint, 
   const char *key = v2 ? "" : superopts;
   if (!v2 && strncmp(key, "rw,", 3) == 0)
     key += 3;
-  if (own_cgroup_path(key, own, sizeof own) < 0)
+  if (own_cgroup_path(self_cgroup, key, own, sizeof own) < 0)
     return dj_error(err, errno, "%s: find the container's cgroup in /proc/self/cgroup", what);
   snprintf(src, sizeof src, "%s%s", mountpoint, own);
   _cleanup_close_ int srcfd = open(src, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -226,7 +235,15 @@ static int mount_cgroup_v1(const struct dj_spec *spec, const char *dest, int tar
                                            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
   if (mfd < 0 || dj_mount_attach(mfd, targetfd, 0, what, err) < 0)
     return -1;
-  bool new_cgroupns = (spec->ns_flags & CLONE_NEWCGROUP) != 0;
+  /* In its own cgroup namespace the container mounts fresh hierarchies; otherwise it binds its own
+   * cgroups, found in /proc/self/cgroup. */
+  char self_cgroup_buf[16384];
+  const char *self_cgroup = NULL;
+  if (!(spec->ns_flags & CLONE_NEWCGROUP)) {
+    if (read_self_cgroup(self_cgroup_buf, sizeof self_cgroup_buf) < 0)
+      return dj_error(err, errno, "%s: read /proc/self/cgroup", what);
+    self_cgroup = self_cgroup_buf;
+  }
   _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
   if (f == NULL)
     return dj_error(err, errno, "%s: read /proc/self/mountinfo", what);
@@ -241,7 +258,7 @@ static int mount_cgroup_v1(const struct dj_spec *spec, const char *dest, int tar
     if (strncmp(mountpoint, "/sys/fs/cgroup/", 15) != 0 || strchr(mountpoint + 15, '/') != NULL ||
         (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0))
       continue;
-    if (mount_hierarchy(mfd, dest, mountpoint, fstype, superopts, new_cgroupns, attr, err) < 0)
+    if (mount_hierarchy(mfd, dest, mountpoint, fstype, superopts, self_cgroup, attr, err) < 0)
       return -1;
     /* "cpu,cpuacct" is also reachable as cpu and cpuacct (as runc links them). */
     const char *name = mountpoint + 15;
@@ -276,8 +293,8 @@ int dj_mount_cgroup(const struct dj_spec *spec, const char *dest, int targetfd, 
       return -1;
     return dj_mount_attach(mfd, targetfd, 0, what, err);
   }
-  char own[PATH_MAX], src[PATH_MAX + 32];
-  if (own_cgroup_path("", own, sizeof own) < 0)
+  char own[PATH_MAX], src[PATH_MAX + 32], self_cgroup[16384];
+  if (read_self_cgroup(self_cgroup, sizeof self_cgroup) < 0 || own_cgroup_path(self_cgroup, "", own, sizeof own) < 0)
     return dj_error(err, errno, "%s: find the container's cgroup in /proc/self/cgroup", what);
   snprintf(src, sizeof src, "/sys/fs/cgroup%s", own);
   _cleanup_close_ int srcfd = open(src, O_PATH | O_DIRECTORY | O_CLOEXEC);
