@@ -25,7 +25,8 @@
 #define AND32_IMM(dst, imm) INSN(BPF_ALU | BPF_AND | BPF_K, dst, 0, 0, imm)
 #define RSH32_IMM(dst, imm) INSN(BPF_ALU | BPF_RSH | BPF_K, dst, 0, 0, imm)
 #define JNE_IMM(dst, imm, off) INSN(BPF_JMP | BPF_JNE | BPF_K, dst, 0, off, imm)
-#define JNE_REG(dst, src, off) INSN(BPF_JMP | BPF_JNE | BPF_X, dst, src, off, 0)
+#define JEQ_REG(dst, src, off) INSN(BPF_JMP | BPF_JEQ | BPF_X, dst, src, off, 0)
+#define JA(off) INSN(BPF_JMP | BPF_JA, 0, 0, off, 0)
 #define JEQ_IMM(dst, imm, off) INSN(BPF_JMP | BPF_JEQ | BPF_K, dst, 0, off, imm)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
@@ -47,7 +48,11 @@ static int access_mask(const char *access, int32_t *mask)
   return 0;
 }
 
-/* Append one rule's block: each check jumps past the block when it does not match. */
+/* Append one rule's block. Each check jumps over a JA to the next check when it matches and falls
+ * through to the JA (to the next block) when it does not: the verifier explores fall-throughs
+ * first, so the next block is first verified with the general state and the narrowed states of
+ * matching paths are pruned against it. With the jumps the other way round, every block walked the
+ * rest of the program again, and a few hundred rules hit the verifier's 1M-instruction limit. */
 static int emit_rule(const struct dj_device_rule *d, struct bpf_insn *out, size_t *n, bool *catch_all, dj_err *err)
 {
   int32_t mask;
@@ -61,29 +66,30 @@ static int emit_rule(const struct dj_device_rule *d, struct bpf_insn *out, size_
   bool check_access = mask != (BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE | BPF_DEVCG_ACC_MKNOD);
   /* A type 'a' rule matches any device, whatever major and minor say (as in v1). */
   bool check_major = check_type && d->major >= 0, check_minor = check_type && d->minor >= 0;
-  int16_t len = (int16_t) (check_type + 3 * check_access + check_major + check_minor + 2);
-  int16_t left = len;
-  size_t k = *n;
+  size_t start = *n, k = *n;
+  size_t end = start + 2 * check_type + 4 * check_access + 2 * check_major + 2 * check_minor + 2;
+#define TO_NEXT_BLOCK() (out[k] = JA((int16_t) (end - (k + 1))), k++)
   if (check_type) {
-    left -= 1;
-    out[k++] = JNE_IMM(R2, d->type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK, left);
+    out[k++] = JEQ_IMM(R2, d->type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK, 1);
+    TO_NEXT_BLOCK();
   }
   if (check_access) {
     /* An allow rule grants a request only if it covers every access asked; a deny rule refuses
      * it as soon as it names one of them (v1's semantics: deny "w" then an "rw" open fails). */
-    left -= 3;
     out[k++] = MOV32_REG(R1, R3);
     out[k++] = AND32_IMM(R1, mask);
-    out[k++] = d->allow ? JNE_REG(R1, R3, left) : JEQ_IMM(R1, 0, left);
+    out[k++] = d->allow ? JEQ_REG(R1, R3, 1) : JNE_IMM(R1, 0, 1);
+    TO_NEXT_BLOCK();
   }
   if (check_major) {
-    left -= 1;
-    out[k++] = JNE_IMM(R4, (int32_t) d->major, left);
+    out[k++] = JEQ_IMM(R4, (int32_t) d->major, 1);
+    TO_NEXT_BLOCK();
   }
   if (check_minor) {
-    left -= 1;
-    out[k++] = JNE_IMM(R5, (int32_t) d->minor, left);
+    out[k++] = JEQ_IMM(R5, (int32_t) d->minor, 1);
+    TO_NEXT_BLOCK();
   }
+#undef TO_NEXT_BLOCK
   out[k++] = MOV32_IMM(R0, d->allow ? 1 : 0);
   out[k++] = EXIT();
   *n = k;
@@ -94,8 +100,8 @@ static int emit_rule(const struct dj_device_rule *d, struct bpf_insn *out, size_
 static int build_program(const struct dj_device_rule *rules, size_t n_rules, struct bpf_insn **out, size_t *n,
                          dj_err *err)
 {
-  /* 6 prologue + at most 8 per rule + 2 epilogue */
-  struct bpf_insn *p = dj_xcalloc(6 + 8 * n_rules + 2, sizeof *p);
+  /* 6 prologue + at most 12 per rule + 2 epilogue */
+  struct bpf_insn *p = dj_xcalloc(6 + 12 * n_rules + 2, sizeof *p);
   size_t k = 0;
   p[k++] = LDX_W(R2, R1, offsetof(struct bpf_cgroup_dev_ctx, access_type));
   p[k++] = AND32_IMM(R2, 0xffff);

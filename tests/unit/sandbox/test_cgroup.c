@@ -763,3 +763,32 @@ Test(cgroup, destroy_of_a_frozen_container)
   cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   cr_expect_not(exists_anywhere(s.cgroups_path));
 }
+
+Test(cgroup, bpf_long_program_and_bad_rules)
+{
+  /* 600 rules: a program this long must load (a verifier log requested up front would overflow) */
+  size_t n = 600;
+  struct dj_device_rule *rules = calloc(n, sizeof *rules);
+  cr_assert_not_null(rules);
+  for (size_t i = 0; i < n; i++)
+    rules[i] = (struct dj_device_rule) { .allow = i % 2 == 0, .type = 'c', .major = 200 + (int64_t) i,
+                                         .minor = (int64_t) i, .access = "rw" };
+  rules[n - 1] = (struct dj_device_rule) { .allow = true, .type = 'c', .major = 1, .minor = 3, .access = "r" };
+  struct open_case cases[] = { { "/dev/null", O_RDONLY }, { "/dev/null", O_WRONLY }, { NULL, 0 } };
+  int res[2];
+  bpf_opens(rules, n, cases, res);
+  cr_expect_eq(res[0], 0, "%s", strerror(res[0]));
+  cr_expect_eq(res[1], EPERM, "%s", strerror(res[1]));
+  free(rules);
+  /* rules the program cannot express are refused with their index, before any load */
+  char *dir = unified_dir();
+  struct dj_device_rule bad_type[] = { { .allow = true, .type = 'x', .major = 1, .minor = 3, .access = "r" } };
+  struct dj_device_rule bad_access[] = { { .allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rx" } };
+  dj_err err = { 0 };
+  cr_expect_eq(dj_cgroup_bpf_devices(dir, bad_type, 1, &err), -1);
+  cr_expect_not_null(strstr(err.msg, "device rule 0"), "%s", err.msg);
+  cr_expect_eq(dj_cgroup_bpf_devices(dir, bad_access, 1, &err), -1);
+  cr_expect_not_null(strstr(err.msg, "\"rx\""), "%s", err.msg);
+  cr_assert_eq(rmdir(dir), 0);
+  free(dir);
+}
