@@ -35,7 +35,8 @@ static void kdfa_ref(const EVP_MD *md, const uint8_t *key, size_t key_len, const
     n += 4;
     memcpy(in + n, label, strlen(label) + 1);
     n += strlen(label) + 1;
-    memcpy(in + n, ctx, ctx_len);
+    if (ctx_len > 0)
+      memcpy(in + n, ctx, ctx_len);
     n += ctx_len;
     be32(in + n, (uint32_t) (out_len * 8));
     n += 4;
