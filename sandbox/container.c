@@ -171,6 +171,10 @@ static int init_setup(struct run *r, dj_err *err)
    * close-on-exec, so it lives until execve and no further. */
   if (dj_fds_cloexec_from(3 + r->opts->preserve_fds, err) < 0)
     return -1;
+  /* Default signal dispositions and mask now, before a filter could refuse the syscalls. */
+  for (int sig = 1; sig < NSIG; sig++)
+    signal(sig, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
   if (!p->no_new_privileges && r->seccomp != NULL) {
     /* Without no_new_privs the filter needs CAP_SYS_ADMIN: load it first; capset must pass it. */
     if (dj_seccomp_load(r->seccomp, err) < 0)
@@ -195,12 +199,8 @@ static __attribute__((noreturn)) void init_main(struct run *r)
   ssize_t n = dj_read_all(r->sync[1], &m, sizeof m);
   if (n != (ssize_t) sizeof m || m.type != SYNC_GO)
     _exit(127); /* donjon gave up on us; it reports why */
-  if (init_setup(r, &err) == 0) {
-    for (int s = 1; s < NSIG; s++)
-      signal(s, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
+  if (init_setup(r, &err) == 0)
     dj_process_exec(&r->spec->process, &err);
-  }
   sync_send(r->sync[1], SYNC_ERR, &err);
   _exit(127);
 }
@@ -484,6 +484,10 @@ static int run_checks(struct run *r, dj_err *err)
   if (spec->seccomp != NULL) {
     char **unknown = NULL;
     if (dj_seccomp_build(spec->seccomp, &r->seccomp, &unknown, err) < 0)
+      return dj_err_wrap(err, "linux.seccomp");
+    /* The filter is loaded before execve (and, without no_new_privs, before the capability
+     * drops): a profile that denies those steps would only fail half-way, so refuse it now. */
+    if (dj_seccomp_check_runtime_steps(spec->seccomp, !spec->process.no_new_privileges, err) < 0)
       return dj_err_wrap(err, "linux.seccomp");
     for (char **u = unknown; u != NULL && *u != NULL; u++)
       dj_log_warn("linux.seccomp: syscall \"%s\" is unknown to this libseccomp; its rule is not applied", *u);

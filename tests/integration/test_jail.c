@@ -585,6 +585,17 @@ Test(jail, seccomp_profile_is_loaded_and_denies)
   assert_out("after 159"); /* SCMP_ACT_KILL_PROCESS: killed by SIGSYS */
 }
 
+Test(jail, a_seccomp_profile_that_denies_execve_is_refused_up_front)
+{
+  bundle_set(&B, "linux.seccomp", json_pack("{s:s,s:[{s:[s],s:s}]}", "defaultAction", "SCMP_ACT_ALLOW", "syscalls",
+                                            "names", "execve", "action", "SCMP_ACT_ERRNO"));
+  run_sh("echo should-not-run");
+  cr_assert_neq(R.status, 0);
+  cr_assert(!has(R.out, "should-not-run"), "%s", R.out);
+  assert_err("linux.seccomp");
+  assert_err("execve");
+}
+
 /* ---- cgroups ---- */
 
 Test(jail, memory_limit_oom_kills_the_container_not_the_host)
