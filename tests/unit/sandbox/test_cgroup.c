@@ -221,6 +221,7 @@ Test(cgroup, create_applies_resources)
   r->cpu_quota = 25000;
   r->cpuset_cpus = "0";
   r->cpuset_mems = "0";
+  r->blkio_weight = 500, r->has_blkio_weight = true;
   struct dj_cgroup *cg = NULL;
   dj_err err = { 0 };
   cr_assert_eq(dj_cgroup_create(&s, "unused", &cg, &err), 0, "%s", err.msg);
@@ -249,6 +250,9 @@ Test(cgroup, create_applies_resources)
   cr_expect_str_eq(buf, "0");
   read_file(cpuset, "cpuset.mems", buf, sizeof buf);
   cr_expect_str_eq(buf, "0");
+  const char *blkio = dir_with(cg, "blkio")->dir; /* this kernel: BFQ's file only */
+  read_file(blkio, dj_cgroup_has(blkio, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight", buf, sizeof buf);
+  cr_expect_not_null(strstr(buf, "500"), "%s", buf);
   /* devices: "a" denied first, so no blanket rule is left; /dev/null stays allowed */
   read_file(dir_with(cg, "devices")->dir, "devices.list", buf, sizeof buf);
   cr_expect_null(strstr(buf, "a *:* rwm"), "devices.list: %s", buf);
@@ -793,4 +797,25 @@ Test(cgroup, bpf_long_program_and_bad_rules)
   cr_expect_not_null(strstr(err.msg, "\"rx\""), "%s", err.msg);
   cr_assert_eq(rmdir(dir), 0);
   free(dir);
+}
+
+Test(cgroup, kernel_refusals_name_file_and_value)
+{
+  struct dj_cgroup *cg = NULL;
+  dj_err err = { 0 };
+  struct dj_spec s;
+  /* memory+swap below memory: the kernel refuses memsw */
+  spec_init(&s, test_path(NULL));
+  s.resources.memory_limit = 32 << 20;
+  s.resources.memory_swap = 16 << 20;
+  cr_assert_eq(dj_cgroup_create(&s, "x", &cg, &err), -1);
+  cr_expect_not_null(strstr(err.msg, "memory.memsw.limit_in_bytes=16777216"), "%s", err.msg);
+  cr_expect_eq(err.errnum, EINVAL, "%s", err.msg);
+  cr_expect_not(exists_anywhere(s.cgroups_path));
+  /* a cpu quota below the kernel's 1 ms minimum */
+  spec_init(&s, test_path(NULL));
+  s.resources.cpu_quota = 10;
+  cr_assert_eq(dj_cgroup_create(&s, "x", &cg, &err), -1);
+  cr_expect_not_null(strstr(err.msg, "cpu.cfs_quota_us=10"), "%s", err.msg);
+  cr_expect_not(exists_anywhere(s.cgroups_path));
 }
