@@ -28,6 +28,7 @@ const char *dj_attest_code_name(int code)
   case DJ_ATTEST_E_LOG_FORMAT: return "log-format";
   case DJ_ATTEST_E_LOG_REPLAY: return "log-replay";
   case DJ_ATTEST_E_TPM: return "tpm";
+  case DJ_ATTEST_E_EK_PUBLIC: return "ek-public";
   }
   return "unknown";
 }

@@ -30,6 +30,7 @@ enum dj_attest_code {
   DJ_ATTEST_E_LOG_FORMAT,       /* the measurement log does not parse */
   DJ_ATTEST_E_LOG_REPLAY,       /* the measurement log does not replay to the quoted PCR */
   DJ_ATTEST_E_TPM,              /* the TPM (or its TCTI) failed a command */
+  DJ_ATTEST_E_EK_PUBLIC,        /* the EK public area is not a restricted decryption key of a known kind */
 };
 
 /* A stable short name for a code ("pcr-digest"), for messages, JSON and the CLI's exit report. */

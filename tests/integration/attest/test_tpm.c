@@ -11,6 +11,7 @@
 
 #include "attest/codes.h"
 #include "attest/ekcert.h"
+#include "attest/enroll.h"
 #include "attest/makecred.h"
 #include "attest/mlog.h"
 #include "attest/node.h"
@@ -412,4 +413,39 @@ Test(tpm, resume_and_restart_keep_one_log_and_record_the_cleared_pcr)
   cr_assert_eq(c2.counters.reset_count, c0.counters.reset_count);
   cr_assert_gt(c2.counters.restart_count, c1.counters.restart_count);
   cr_assert_eq(n, 5, "n=%zu", n);
+}
+
+Test(tpm, enrolment_end_to_end)
+{
+  /* The node sends its EK certificate, EK and AK; the verifier checks them and challenges the AK;
+   * the node activates the credential; the verifier checks the answer. */
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  static uint8_t der[DJ_EK_CERT_MAX];
+  struct dj_enroll_request req = { .ek_cert = der };
+  dj_err err = { 0 };
+  cr_assert_eq(dj_tpm_ek_cert_read(&tpm, DJ_EK_RSA2048, der, &req.ek_cert_len, &err), 0, "%s", err.msg);
+  ESYS_TR ek;
+  cr_assert_eq(dj_tpm_ek_create(&tpm, DJ_EK_RSA2048, &ek, &req.ek, &err), 0, "%s", err.msg);
+  dj_tpm_flush(&tpm, &ek);
+  dj_tpm_close(&tpm);
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+  req.ak = ak.pub;
+  struct dj_ek_trust trust;
+  trust_local_ca(&trust);
+  struct dj_enroll_claims claims;
+  struct dj_enroll_challenge ch;
+  cr_assert_eq(dj_enroll_check(&req, &trust, NULL, 0, &claims, &ch, &err), 0, "%s", err.msg);
+  cr_assert(claims.ek_cert_present);
+  cr_assert_str_eq(claims.ek.model, "swtpm");
+  TPM2B_DIGEST answer;
+  cr_assert_eq(dj_node_activate(&node, &ch.blob, &ch.seed, &answer, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_credential_check(ch.secret, sizeof ch.secret, answer.buffer, answer.size, &err), 0, "%s", err.msg);
+  /* one thing changed: an answer to another challenge */
+  answer.buffer[0] ^= 1;
+  cr_assert_eq(dj_credential_check(ch.secret, sizeof ch.secret, answer.buffer, answer.size, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_CREDENTIAL);
+  dj_ek_trust_free(&trust);
 }
