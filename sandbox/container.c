@@ -33,7 +33,9 @@
 #include "sandbox/state.h"
 
 /* What travels on the sync socket between donjon and the container's init. */
-enum sync_type { SYNC_GO = 1, SYNC_ERR };
+/* GO: id maps written, the init may start; JOINED: it is in its cgroups (donjon makes and fills
+ * them while the init sets up what does not depend on them); ERR: the init failed. */
+enum sync_type { SYNC_GO = 1, SYNC_JOINED, SYNC_ERR };
 struct sync_msg {
   int type;
   dj_err err;
@@ -51,6 +53,7 @@ struct run {
   size_t n_ns_fds;
   int pty_master, pty_slave;
   bool state_made;
+  bool joined;           /* (in the init) JOINED was received */
   pid_t pid;
   sigset_t saved_mask;
 };
@@ -78,7 +81,24 @@ static int sync_send(int fd, int type, const dj_err *e)
   struct sync_msg m = { .type = type };
   if (e != NULL)
     m.err = *e;
-  return dj_write_all(fd, &m, sizeof m);
+  /* One datagram; MSG_NOSIGNAL: an init that already died must not raise SIGPIPE in donjon. */
+  return send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t) sizeof m ? 0 : -1;
+}
+
+/* In the init: wait until donjon has placed us in our cgroups, then make the cgroup namespace
+ * (it must be rooted at our own cgroup). Called at the first step that needs it. */
+static int wait_joined(void *arg, dj_err *err)
+{
+  struct run *r = arg;
+  if (r->joined)
+    return 0;
+  struct sync_msg m;
+  if (dj_read_all(r->sync[1], &m, sizeof m) != (ssize_t) sizeof m || m.type != SYNC_JOINED)
+    return dj_error(err, EPIPE, "wait to be placed in the container's cgroups");
+  r->joined = true;
+  if ((r->spec->ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+    return dj_error(err, errno, "unshare the cgroup namespace");
+  return 0;
 }
 
 static int join_namespaces(struct run *r, dj_err *err)
@@ -134,8 +154,6 @@ static int init_setup(struct run *r, dj_err *err)
     return dj_error(err, errno, "setsid");
   if (r->pty_slave >= 0 && dj_console_attach(r->pty_slave, err) < 0)
     return -1;
-  if ((spec->ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-    return dj_error(err, errno, "unshare the cgroup namespace");
   if (!r->opts->no_new_keyring &&
       syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0) < 0 && errno != ENOSYS)
     return dj_error(err, errno, "create a session keyring");
@@ -152,9 +170,13 @@ static int init_setup(struct run *r, dj_err *err)
   }
 
   struct dj_rootfs_opts ro = { .bundle = r->opts->bundle, .no_pivot = r->opts->no_pivot,
-                               .userns = new_userns || joined_userns_fd(r) >= 0, .console_fd = r->pty_slave };
+                               .userns = new_userns || joined_userns_fd(r) >= 0, .console_fd = r->pty_slave,
+                               .before_cgroup_mount = wait_joined, .arg = r };
   if (dj_rootfs_setup(spec, &ro, err) < 0)
     return dj_err_wrap(err, "root filesystem");
+  /* At the latest here: limits, devices and accounting hold before anything of the workload runs. */
+  if (wait_joined(r, err) < 0)
+    return -1;
   if (dj_cwd_enter(p->cwd, err) < 0)
     return -1;
   if (dj_rlimits_apply(p, err) < 0)
@@ -334,10 +356,19 @@ static int release_init(struct run *r, dj_err *err)
     if (dj_procfs_write(procfd, rel, val, err) < 0)
       return dj_err_wrap(err, "process.oomScoreAdj");
   }
-  if (dj_cgroup_enter(r->cgroup, r->pid, err) < 0)
-    return -1;
   if (sync_send(r->sync[0], SYNC_GO, NULL) < 0)
     return dj_error(err, errno, "signal the container's init");
+  return 0;
+}
+
+/* While the init sets up: its cgroups, made and applied, then the init moved into them (a v1
+ * migration waits for an RCU grace period: the init's own work fills that time). */
+static int place_init(struct run *r, dj_err *err)
+{
+  if (dj_cgroup_create(r->spec, r->opts->id, &r->cgroup, err) < 0 || dj_cgroup_enter(r->cgroup, r->pid, err) < 0)
+    return -1;
+  /* An init that failed meanwhile has closed its end: wait_exec() then reports its own error. */
+  sync_send(r->sync[0], SYNC_JOINED, NULL);
   return 0;
 }
 
@@ -503,7 +534,6 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
   sigfillset(&all);
   /* Block signals now; the init unblocks them just before exec, donjon reads them from a signalfd. */
   sigprocmask(SIG_BLOCK, &all, &r.saved_mask);
-
   int rc = -1;
   if (run_checks(&r, err) < 0)
     goto out;
@@ -511,8 +541,6 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
     goto out;
   r.state_made = true;
   if (open_namespaces(&r, err) < 0)
-    goto out;
-  if (dj_cgroup_create(spec, opts->id, &r.cgroup, err) < 0)
     goto out;
   if (spec->process.terminal && dj_console_open(&spec->process, &r.pty_master, &r.pty_slave, err) < 0)
     goto out;
@@ -533,9 +561,14 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
     close(r.pty_slave);
     r.pty_slave = -1;
   }
-  if (release_init(&r, err) < 0 || wait_exec(&r, err) < 0)
+  if (release_init(&r, err) < 0)
     goto out;
+  if (place_init(&r, err) < 0)
+    goto out;
+  /* While the init finishes its setup. */
   if (dj_state_write(opts->state_root, opts->id, spec, opts->bundle, r.pid, "running", err) < 0)
+    goto out;
+  if (wait_exec(&r, err) < 0)
     goto out;
   if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
     goto out;

@@ -360,9 +360,17 @@ int dj_rootfs_setup(const struct dj_spec *spec, const struct dj_rootfs_opts *opt
   _cleanup_close_ int rootfd = root_open(spec, opts, err);
   if (rootfd < 0)
     return -1;
-  for (size_t i = 0; i < spec->n_mounts; i++)
+  bool cgroups_ready = opts->before_cgroup_mount == NULL;
+  for (size_t i = 0; i < spec->n_mounts; i++) {
+    const char *type = spec->mounts[i].type;
+    if (!cgroups_ready && type != NULL && (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0)) {
+      if (opts->before_cgroup_mount(opts->arg, err) < 0)
+        return -1;
+      cgroups_ready = true;
+    }
     if (mount_one(spec, &spec->mounts[i], rootfd, opts, err) < 0)
       return dj_err_wrap(err, "mounts[%zu]", i);
+  }
   if (!dev_is_bound(spec) && dj_devices_setup(spec, rootfd, opts->userns, err) < 0)
     return dj_err_wrap(err, "/dev");
   if (opts->console_fd >= 0 && dj_console_bind(rootfd, opts->console_fd, err) < 0)

@@ -13,6 +13,11 @@ struct dj_rootfs_opts {
   bool no_pivot;          /* MS_MOVE + chroot instead of pivot_root */
   bool userns;            /* in a new user namespace: device nodes are bind-mounted, not made */
   int console_fd;         /* the pty slave to bind over /dev/console, or -1 */
+  /* Called once, just before the first mount that depends on the process's cgroups (a "cgroup"
+   * or "cgroup2" mount), so that donjon can place the process in its cgroups while the mounts
+   * before it are made. NULL: nothing to wait for. */
+  int (*before_cgroup_mount)(void *arg, dj_err *err);
+  void *arg;
 };
 
 /* Make the root, every mount, /dev and the devices, the console, masked and read-only paths,
