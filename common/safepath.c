@@ -31,6 +31,21 @@ int dj_open_in_root(int rootfd, const char *path, int flags, mode_t mode, dj_err
   return fd;
 }
 
+const char *dj_path_next(const char **cursor, size_t *len)
+{
+  const char *p = *cursor;
+  while (*p == '/')
+    p++;
+  if (*p == '\0') {
+    *cursor = p;
+    return NULL;
+  }
+  const char *e = strchrnul(p, '/');
+  *len = (size_t) (e - p);
+  *cursor = e;
+  return p;
+}
+
 const char *dj_path_split(const char *path, char *parent, size_t parent_size)
 {
   size_t len = strlen(path);
@@ -89,14 +104,9 @@ static int mkdirs_in_root(int rootfd, const char *path, mode_t mode, int depth, 
   if (cur < 0)
     return dj_error(err, errno, "open the root");
   prefix[0] = '\0';
-  const char *p = path;
-  while (*p != '\0') {
-    while (*p == '/')
-      p++;
-    if (*p == '\0')
-      break;
-    const char *e = strchrnul(p, '/');
-    size_t clen = (size_t) (e - p);
+  const char *cursor = path, *p;
+  size_t clen;
+  while ((p = dj_path_next(&cursor, &clen)) != NULL) {
     if (clen > NAME_MAX)
       return dj_error(err, ENAMETOOLONG, "mkdir %s inside the root", path);
     char comp[NAME_MAX + 1];
@@ -122,7 +132,6 @@ static int mkdirs_in_root(int rootfd, const char *path, mode_t mode, int depth, 
       return dj_error(err, errno, "open %s inside the root", prefix);
     close(cur);
     cur = next;
-    p = e;
   }
   return dj_steal_fd(&cur);
 }

@@ -25,6 +25,10 @@ int dj_mkdirs_in_root(int rootfd, const char *path, mode_t mode, dj_err *err);
  * bind-mount target for a file) and return an O_PATH fd of it. An existing directory is an error. */
 int dj_mkfile_in_root(int rootfd, const char *path, mode_t mode, dj_err *err);
 
+/* The next component of a '/'-separated path, skipping empty ones: returns its start and sets
+ * *len, advancing *cursor past it; NULL at the end. for (c = dj_path_next(&p, &n); c; ...) */
+const char *dj_path_next(const char **cursor, size_t *len);
+
 /* Split "a/b/c" into parent "a/b" and base "c" (in a caller buffer of PATH_MAX). Returns the base or
  * NULL if path has no final component ("/", "", "..", "a/.."). */
 const char *dj_path_split(const char *path, char *parent, size_t parent_size);

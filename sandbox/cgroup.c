@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/safepath.h"
 #include "common/util.h"
 
 struct cgroup_ops {
@@ -157,14 +158,9 @@ static int resolve_path(const char *cgroups_path, const char *id, char **out, dj
                             "--systemd-cgroup, which this host cannot use", cgroups_path);
   char buf[PATH_MAX];
   size_t len = 0;
-  const char *p = cgroups_path;
-  while (*p != '\0') {
-    while (*p == '/')
-      p++;
-    if (*p == '\0')
-      break;
-    const char *e = strchrnul(p, '/');
-    size_t clen = (size_t) (e - p);
+  const char *cursor = cgroups_path, *p;
+  size_t clen;
+  while ((p = dj_path_next(&cursor, &clen)) != NULL) {
     if ((clen == 2 && p[0] == '.' && p[1] == '.'))
       return dj_error(err, 0, "linux.cgroupsPath \"%s\": \"..\" is not allowed", cgroups_path);
     if (!(clen == 1 && p[0] == '.')) {
@@ -174,7 +170,6 @@ static int resolve_path(const char *cgroups_path, const char *id, char **out, dj
       memcpy(buf + len, p, clen);
       len += clen;
     }
-    p = e;
   }
   if (len == 0)
     return dj_error(err, 0, "linux.cgroupsPath \"%s\": the root cgroup cannot be a container's", cgroups_path);
