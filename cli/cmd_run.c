@@ -70,11 +70,13 @@ int dj_cmd_run(struct dj_cli *cli, int argc, char **argv)
     return dj_cli_fail(&err);
   }
   ro.bundle = bundle_abs;
-  /* LISTEN_FDS (socket activation) are passed on too, as runc does, before the preserved ones. */
-  const char *listen = getenv("LISTEN_FDS");
-  uint64_t nlisten = 0;
-  if (listen != NULL && dj_parse_u64(listen, &nlisten) == 0 && nlisten <= 1000)
-    ro.preserve_fds += (int) nlisten;
+  /* Socket activation meant for us (LISTEN_PID is our pid) is passed on as runc does: those fds
+   * first, announced to the process as LISTEN_FDS=N and LISTEN_PID=1. */
+  const char *listen = getenv("LISTEN_FDS"), *listen_pid = getenv("LISTEN_PID");
+  uint64_t nlisten = 0, lpid = 0;
+  if (listen != NULL && listen_pid != NULL && dj_parse_u64(listen, &nlisten) == 0 && nlisten <= 1000 &&
+      dj_parse_u64(listen_pid, &lpid) == 0 && lpid == (uint64_t) getpid())
+    ro.listen_fds = (int) nlisten;
 
   _cleanup_spec_ struct dj_spec *spec = NULL;
   if (dj_spec_load(bundle_abs, &spec, &err) < 0)

@@ -191,7 +191,7 @@ static int init_setup(struct run *r, dj_err *err)
     close(r->pty_slave);
   /* Nothing of donjon's beyond the preserved fds reaches the workload; the sync socket is
    * close-on-exec, so it lives until execve and no further. */
-  if (dj_fds_cloexec_from(3 + r->opts->preserve_fds, err) < 0)
+  if (dj_fds_cloexec_from(3 + r->opts->listen_fds + r->opts->preserve_fds, err) < 0)
     return -1;
   /* Default signal dispositions and mask now, before a filter could refuse the syscalls. */
   for (int sig = 1; sig < NSIG; sig++)
@@ -221,8 +221,12 @@ static __attribute__((noreturn)) void init_main(struct run *r)
   ssize_t n = dj_read_all(r->sync[1], &m, sizeof m);
   if (n != (ssize_t) sizeof m || m.type != SYNC_GO)
     _exit(127); /* donjon gave up on us; it reports why */
-  if (init_setup(r, &err) == 0)
-    dj_process_exec(&r->spec->process, &err);
+  if (init_setup(r, &err) == 0) {
+    char listen_fds[32];
+    snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%d", r->opts->listen_fds);
+    const char *activation[] = { listen_fds, "LISTEN_PID=1", NULL };
+    dj_process_exec(&r->spec->process, r->opts->listen_fds > 0 ? activation : NULL, &err);
+  }
   sync_send(r->sync[1], SYNC_ERR, &err);
   _exit(127);
 }

@@ -186,9 +186,29 @@ int dj_cwd_enter(const char *cwd, dj_err *err)
 
 extern char **environ;
 
-int dj_process_exec(const struct dj_process *p, dj_err *err)
+static bool env_named(const char *entry, const char *const *extra)
 {
-  environ = (char **) p->env;
+  for (; extra != NULL && *extra != NULL; extra++) {
+    size_t k = strcspn(*extra, "=");
+    if (strncmp(entry, *extra, k) == 0 && entry[k] == '=')
+      return true;
+  }
+  return false;
+}
+
+int dj_process_exec(const struct dj_process *p, const char *const *extra_env, dj_err *err)
+{
+  size_t n_extra = 0;
+  while (extra_env != NULL && extra_env[n_extra] != NULL)
+    n_extra++;
+  const char **env = dj_xcalloc(p->n_env + n_extra + 1, sizeof *env);
+  size_t k = 0;
+  for (size_t i = 0; i < p->n_env; i++)
+    if (!env_named(p->env[i], extra_env))
+      env[k++] = p->env[i];
+  for (size_t i = 0; i < n_extra; i++)
+    env[k++] = extra_env[i];
+  environ = (char **) env;
   const char *file = p->args[0];
   if (strchr(file, '/') == NULL && getenv("PATH") == NULL)
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 0);

@@ -30,7 +30,8 @@ int dj_fds_cloexec_from(int first, dj_err *err);
  * is inside it (CVE-2024-21626: no leaked host directory as cwd). */
 int dj_cwd_enter(const char *cwd, dj_err *err);
 
-/* execvp with the container's environment (PATH from it); returns only on failure. */
-int dj_process_exec(const struct dj_process *p, dj_err *err);
+/* execvp with the container's environment (PATH from it) plus extra "K=V" entries that replace
+ * same-named ones (NULL: none); returns only on failure. */
+int dj_process_exec(const struct dj_process *p, const char *const *extra_env, dj_err *err);
 
 #endif

@@ -108,11 +108,12 @@ Test(jail, pid_file_holds_the_init_pid)
 
 /* ---- namespaces ---- */
 
-Test(jail, pid_namespace_makes_the_process_pid_1)
+Test(jail, pid_namespace_makes_the_process_pid_1_in_a_new_session)
 {
-  run_sh("echo pid=$$");
+  /* setsid without a terminal: the workload cannot push input into a terminal it inherited. */
+  run_sh("echo pid=$$; echo sid=$(cut -d' ' -f6 /proc/1/stat)");
   assert_ok();
-  assert_out("pid=1\n");
+  assert_out("pid=1\nsid=1\n");
 }
 
 Test(jail, uts_namespace_sets_hostname_and_domainname)
@@ -383,6 +384,22 @@ Test(jail, capabilities_are_exactly_the_configured_sets)
   assert_out("CapBnd:\t0000000020000420");
 }
 
+Test(jail, ambient_capabilities_survive_the_switch_to_a_user)
+{
+  const char *sets[] = { "bounding", "effective", "permitted", "inheritable", "ambient" };
+  for (size_t i = 0; i < 5; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "process.capabilities.%s", sets[i]);
+    bundle_set(&B, path, json_pack("[s,s]", "CAP_NET_BIND_SERVICE", "CAP_KILL"));
+  }
+  bundle_set(&B, "process.user", json_pack("{s:i,s:i}", "uid", 1000, "gid", 1000));
+  run_sh("id -u; grep -E '^Cap(Eff|Amb)' /proc/self/status");
+  assert_ok();
+  assert_out("1000\n");
+  assert_out("CapEff:\t0000000000000420");
+  assert_out("CapAmb:\t0000000000000420");
+}
+
 Test(jail, no_new_privileges_follows_the_config)
 {
   bundle_set(&B, "process.noNewPrivileges", json_true());
@@ -523,6 +540,24 @@ Test(jail, preserve_fds_passes_fd_3)
   assert_ok();
   assert_out("passed-content\n");
   assert_out("fd4-closed");
+}
+
+Test(jail, socket_activation_fds_come_first_and_are_announced)
+{
+  /* LISTEN_PID is donjon's own pid (exec keeps the shell's), as systemd would set it. */
+  char path[512], redirs[1200];
+  snprintf(path, sizeof path, "%s/listen", B.dir);
+  FILE *f = fopen(path, "w");
+  fputs("listen-fd\n", f);
+  fclose(f);
+  snprintf(redirs, sizeof redirs, "3<%s 4</etc/hostname env LISTEN_FDS=1 LISTEN_PID=$$", path);
+  bundle_sh(&B, "cat <&3; echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID; [ -e /proc/self/fd/4 ] && echo fd4-passed");
+  const char *extra[] = { "--preserve-fds", "1", NULL };
+  bundle_run_redirected(&B, &R, redirs, extra);
+  assert_ok();
+  assert_out("listen-fd\n");
+  assert_out("LISTEN_FDS=1 LISTEN_PID=1\n");
+  assert_out("fd4-passed"); /* --preserve-fds counts after the activation fds */
 }
 
 Test(jail, cwd_through_a_leaked_fd_is_refused)
