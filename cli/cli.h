@@ -43,6 +43,7 @@ int dj_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 /* donjon's commands (cli/main.c's table) */
 int dj_cmd_run(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_spec(struct dj_cli *cli, int argc, char **argv);
+int dj_cmd_features(struct dj_cli *cli, int argc, char **argv);
 
 /* donjon-agent's commands (cli/agent.c's table): add yours here */
 int dj_cmd_image(struct dj_cli *cli, int argc, char **argv);

@@ -602,3 +602,17 @@ void dj_spec_freep(struct dj_spec **s)
   dj_spec_free(*s);
   *s = NULL;
 }
+
+const char *const *dj_spec_names(enum dj_spec_names kind)
+{
+  static const char *mount_names[DJ_ARRAY_SIZE(mount_opts) + 1];
+  if (kind != DJ_NAMES_MOUNT_OPTIONS)
+    return spec_linux_names(kind);
+  if (mount_names[0] == NULL) {
+    size_t k = 0;
+    for (size_t i = 0; i < DJ_ARRAY_SIZE(mount_opts); i++)
+      if (mount_opts[i].kind != MOPT_IDMAP) /* refused: "not supported" */
+        mount_names[k++] = mount_opts[i].name;
+  }
+  return mount_names;
+}

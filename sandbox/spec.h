@@ -210,4 +210,9 @@ int dj_rlimit_from_name(const char *name);       /* "RLIMIT_NOFILE" -> RLIMIT_NO
 int dj_namespace_from_name(const char *name);    /* "pid" -> CLONE_NEWPID */
 const char *dj_namespace_name(int clone_flag);   /* CLONE_NEWPID -> "pid" */
 
+/* The names the parser accepts, for `donjon features` (NULL-terminated, static). */
+enum dj_spec_names { DJ_NAMES_MOUNT_OPTIONS, DJ_NAMES_SECCOMP_ACTIONS, DJ_NAMES_SECCOMP_OPS,
+                     DJ_NAMES_SECCOMP_ARCHS, DJ_NAMES_SECCOMP_FLAGS };
+const char *const *dj_spec_names(enum dj_spec_names kind);
+
 #endif

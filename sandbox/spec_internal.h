@@ -24,6 +24,9 @@ int spec_opt_object_array(json_t *obj, const char *key, const char *path, json_t
 int spec_opt_path_vector(json_t *obj, const char *key, const char *path, const char ***out, size_t *n, dj_err *err);
 int spec_opt_string_map(json_t *obj, const char *key, const char *path, json_t **out, dj_err *err);
 
+/* The seccomp names the linux section accepts (spec_linux.c). */
+const char *const *spec_linux_names(enum dj_spec_names kind);
+
 /* The linux section (spec_linux.c). */
 int dj_spec_parse_linux(struct dj_spec *s, json_t *root, dj_err *err);
 

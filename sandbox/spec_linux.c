@@ -528,3 +528,28 @@ int dj_spec_parse_linux(struct dj_spec *s, json_t *root, dj_err *err)
   return 0;
 }
 
+
+const char *const *spec_linux_names(enum dj_spec_names kind)
+{
+  static const char *actions[DJ_ARRAY_SIZE(scmp_actions) + 1], *ops[DJ_ARRAY_SIZE(scmp_ops) + 1];
+  static const char *archs[DJ_ARRAY_SIZE(scmp_archs) + 1], *flags[DJ_ARRAY_SIZE(scmp_flags) + 1];
+  if (actions[0] == NULL) {
+    size_t k = 0;
+    for (size_t i = 0; i < DJ_ARRAY_SIZE(scmp_actions); i++)
+      if (scmp_actions[i].action != DJ_SCMP_ACT_NOTIFY) /* refused: no listenerPath support */
+        actions[k++] = scmp_actions[i].name;
+    for (size_t i = 0; i < DJ_ARRAY_SIZE(scmp_ops); i++)
+      ops[i] = scmp_ops[i].name;
+    for (size_t i = 0; i < DJ_ARRAY_SIZE(scmp_archs); i++)
+      archs[i] = scmp_archs[i];
+    for (size_t i = 0; i < DJ_ARRAY_SIZE(scmp_flags); i++)
+      flags[i] = scmp_flags[i];
+  }
+  switch (kind) {
+  case DJ_NAMES_SECCOMP_ACTIONS: return actions;
+  case DJ_NAMES_SECCOMP_OPS: return ops;
+  case DJ_NAMES_SECCOMP_ARCHS: return archs;
+  case DJ_NAMES_SECCOMP_FLAGS: return flags;
+  default: return NULL;
+  }
+}
