@@ -81,7 +81,7 @@ void swtpm_create(struct swtpm *s)
   /* swtpm_setup leaves its EKs persistent at 0x81010001/0x81010016: donjon re-creates its own. */
 }
 
-static int free_port_pair(void)
+int swtpm_free_port_pair(void)
 {
   for (int attempt = 0; attempt < 50; attempt++) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -116,7 +116,7 @@ static bool port_open(int port)
 
 void swtpm_start(struct swtpm *s)
 {
-  s->port = free_port_pair();
+  s->port = swtpm_free_port_pair();
   snprintf(s->tcti, sizeof s->tcti, "swtpm:host=127.0.0.1,port=%d", s->port);
   char server[64], ctrl[64], state[PATH_MAX + 32];
   snprintf(server, sizeof server, "type=tcp,port=%d,bindaddr=127.0.0.1", s->port);

@@ -33,6 +33,9 @@ void swtpm_hibernate(struct swtpm *s, bool restart);
 /* Stop and remove the temp dir. */
 void swtpm_destroy(struct swtpm *s);
 
+/* A free loopback port P with P+1 free too (server and control port, as the swtpm TCTI expects). */
+int swtpm_free_port_pair(void);
+
 /* Run a command (argv NULL-terminated) with TPM2TOOLS_TCTI set to s; returns the exit status. */
 int swtpm_run(struct swtpm *s, const char *const *argv);
 
