@@ -1,4 +1,4 @@
-/* donjon run [--bundle DIR] [--pid-file FILE] [--preserve-fds N] [--no-pivot] [--no-new-keyring] ID */
+/* donjon run|create [--bundle DIR] [--pid-file FILE] [--preserve-fds N] [--no-pivot] [--no-new-keyring] ID */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,17 +8,18 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_lifecycle.h"
 #include "common/util.h"
 #include "sandbox/container.h"
 
-static void run_usage(FILE *out)
+static void run_usage(FILE *out, bool create)
 {
+  fprintf(out, "Usage: donjon %s [OPTIONS] ID\n\n%s\n\n", create ? "create" : "run",
+          create ? "Create a container from an OCI bundle: set up, its init waiting for 'donjon start ID'.\n"
+                   "donjon exits once the container is created; the init is left to the caller's subreaper."
+                 : "Create and run a container from an OCI bundle in the foreground; donjon exits with the\n"
+                   "process's exit code (128+N when it was killed by signal N).");
   fprintf(out,
-          "Usage: donjon run [OPTIONS] ID\n"
-          "\n"
-          "Create and run a container from an OCI bundle in the foreground; donjon exits with the\n"
-          "process's exit code (128+N when it was killed by signal N).\n"
-          "\n"
           "  -b, --bundle DIR       the bundle directory holding config.json (default: .)\n"
           "      --pid-file FILE    write the container's init pid to FILE\n"
           "      --preserve-fds N   pass fds 3 .. 3+N-1 on to the container\n"
@@ -27,15 +28,17 @@ static void run_usage(FILE *out)
           "  -h, --help             print this help\n");
 }
 
-int dj_cmd_run(struct dj_cli *cli, int argc, char **argv)
+static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
 {
-  enum { OPT_PID_FILE = 256, OPT_PRESERVE, OPT_NO_PIVOT, OPT_NO_KEYRING };
+  const char *cmd = create ? "create" : "run";
+  enum { OPT_PID_FILE = 256, OPT_PRESERVE, OPT_NO_PIVOT, OPT_NO_KEYRING, OPT_CONSOLE };
   static const struct option opts[] = {
     { "bundle", required_argument, NULL, 'b' },
     { "pid-file", required_argument, NULL, OPT_PID_FILE },
     { "preserve-fds", required_argument, NULL, OPT_PRESERVE },
     { "no-pivot", no_argument, NULL, OPT_NO_PIVOT },
     { "no-new-keyring", no_argument, NULL, OPT_NO_KEYRING },
+    { "console-socket", required_argument, NULL, OPT_CONSOLE },
     { "help", no_argument, NULL, 'h' },
     { 0 },
   };
@@ -49,18 +52,19 @@ int dj_cmd_run(struct dj_cli *cli, int argc, char **argv)
     case OPT_PRESERVE: {
       uint64_t n;
       if (dj_parse_u64(optarg, &n) < 0 || n > 1000)
-        return dj_cli_usage("run", "--preserve-fds: \"%s\" is not a number from 0 to 1000", optarg);
+        return dj_cli_usage(cmd, "--preserve-fds: \"%s\" is not a number from 0 to 1000", optarg);
       ro.preserve_fds = (int) n;
       break;
     }
     case OPT_NO_PIVOT: ro.no_pivot = true; break;
     case OPT_NO_KEYRING: ro.no_new_keyring = true; break;
-    case 'h': run_usage(stdout); return 0;
-    default: return dj_cli_usage("run", "unknown option");
+    case OPT_CONSOLE: return dj_cli_usage(cmd, "--console-socket is not supported yet");
+    case 'h': run_usage(stdout, create); return 0;
+    default: return dj_cli_usage(cmd, "unknown option");
     }
   }
   if (optind != argc - 1)
-    return dj_cli_usage("run", "expects exactly one container ID");
+    return dj_cli_usage(cmd, "expects exactly one container ID");
   ro.id = argv[optind];
 
   dj_err err = { 0 };
@@ -81,10 +85,27 @@ int dj_cmd_run(struct dj_cli *cli, int argc, char **argv)
   _cleanup_spec_ struct dj_spec *spec = NULL;
   if (dj_spec_load(bundle_abs, &spec, &err) < 0)
     return dj_cli_fail(&err);
+  if (create) {
+    if (dj_container_create(spec, &ro, &err) < 0) {
+      dj_err_wrap(&err, "create %s", ro.id);
+      return dj_cli_fail(&err);
+    }
+    return 0;
+  }
   int status = 0;
   if (dj_container_run(spec, &ro, &status, &err) < 0) {
     dj_err_wrap(&err, "run %s", ro.id);
     return dj_cli_fail(&err);
   }
   return status;
+}
+
+int dj_cmd_run(struct dj_cli *cli, int argc, char **argv)
+{
+  return run_or_create(cli, argc, argv, false);
+}
+
+int dj_cmd_create(struct dj_cli *cli, int argc, char **argv)
+{
+  return run_or_create(cli, argc, argv, true);
 }

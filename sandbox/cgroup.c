@@ -475,3 +475,72 @@ int dj_cgroup_device_rules(const struct dj_spec *spec, struct dj_device_rule **o
   *n = k;
   return 0;
 }
+
+/* ---- saved in state.json, for the commands after create ---- */
+
+json_t *dj_cgroup_save(const struct dj_cgroup *cg)
+{
+  json_t *dirs = json_array();
+  for (size_t i = 0; i < cg->n_dirs; i++) {
+    const struct dj_cgroup_dir *d = &cg->dirs[i];
+    json_array_append_new(dirs, json_pack("{s:s, s:s, s:b, s:b}", "dir", d->dir, "controllers", d->controllers,
+                                          "v2", d->v2, "created", d->created));
+  }
+  return json_pack("{s:s, s:i, s:o}", "path", cg->path, "mode", (int) cg->mode, "dirs", dirs);
+}
+
+int dj_cgroup_load(const json_t *saved, struct dj_cgroup **out, dj_err *err)
+{
+  enum dj_cgroup_mode mode;
+  if (dj_cgroup_detect(&mode, err) < 0)
+    return -1;
+  const char *path = json_string_value(json_object_get(saved, "path"));
+  const json_t *dirs = json_object_get(saved, "dirs");
+  if (path == NULL || path[0] != '/' || strstr(path, "/..") != NULL || !json_is_array(dirs) ||
+      json_array_size(dirs) > DJ_CGROUP_MAX_DIRS)
+    return dj_error(err, 0, "state.json: donjon.cgroup: path and dirs required");
+  struct dj_cgroup *cg = dj_xcalloc(1, sizeof *cg);
+  cg->mode = mode;
+  cg->path = dj_xstrdup(path);
+  for (size_t i = 0; i < json_array_size(dirs); i++) {
+    const json_t *e = json_array_get(dirs, i);
+    const char *dir = json_string_value(json_object_get(e, "dir"));
+    const char *controllers = json_string_value(json_object_get(e, "controllers"));
+    bool v2 = json_is_true(json_object_get(e, "v2"));
+    bool known = false;
+    for (size_t k = 0; dir != NULL && controllers != NULL && k < n_hierarchies && !known; k++) {
+      const struct hierarchy *h = &hierarchies[k];
+      size_t ml = strlen(h->mount);
+      known = h->v2 == v2 && strcmp(h->controllers, controllers) == 0 && strncmp(dir, h->mount, ml) == 0 &&
+              strcmp(dir + ml, path) == 0;
+    }
+    if (!known) {
+      dj_cgroup_free(cg);
+      return dj_error(err, 0, "state.json: donjon.cgroup.dirs[%zu]: \"%s\" is not %s in a cgroup hierarchy of "
+                              "this host", i, dir != NULL ? dir : "", path);
+    }
+    struct dj_cgroup_dir *d = &cg->dirs[cg->n_dirs++];
+    d->dir = dj_xstrdup(dir);
+    d->controllers = dj_xstrdup(controllers);
+    d->v2 = v2;
+    d->created = json_is_true(json_object_get(e, "created"));
+  }
+  *out = cg;
+  return 0;
+}
+
+int dj_cgroup_is_frozen(const struct dj_cgroup *cg, bool *frozen, dj_err *err)
+{
+  *frozen = false;
+  for (size_t i = 0; i < cg->n_dirs; i++) {
+    const struct dj_cgroup_dir *d = &cg->dirs[i];
+    if ((!d->v2 && strstr(d->controllers, "freezer") == NULL) || (d->v2 && cg->mode != DJ_CGROUP_V2))
+      continue;
+    char buf[256];
+    if (dj_cgroup_read(d->dir, d->v2 ? "cgroup.events" : "freezer.state", buf, sizeof buf, err) < 0)
+      return -1;
+    *frozen = d->v2 ? strstr(buf, "frozen 1") != NULL : strcmp(buf, "FROZEN") == 0;
+    return 0;
+  }
+  return 0;
+}

@@ -36,4 +36,13 @@ int dj_cgroup_freeze(struct dj_cgroup *cg, bool frozen, dj_err *err);
 /* The pids in the container's cgroup (malloc'd). */
 int dj_cgroup_pids(struct dj_cgroup *cg, pid_t **pids, size_t *n, dj_err *err);
 
+/* What a later command (state, kill, delete) needs to find the cgroups again, for state.json:
+ * {"path": "/donjon/ID", "dirs": [{"dir", "controllers", "v2", "created"}]}. */
+json_t *dj_cgroup_save(const struct dj_cgroup *cg);
+/* The reverse; each dir must be a hierarchy of this host followed by path (a state.json cannot
+ * name another directory to remove). */
+int dj_cgroup_load(const json_t *saved, struct dj_cgroup **out, dj_err *err);
+/* Is the container frozen (v1 freezer.state FROZEN, v2 cgroup.events "frozen 1")? */
+int dj_cgroup_is_frozen(const struct dj_cgroup *cg, bool *frozen, dj_err *err);
+
 #endif

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "sandbox/cgroup.h"
@@ -34,8 +35,9 @@
 
 /* What travels on the sync socket between donjon and the container's init. */
 /* GO: id maps written, the init may start; JOINED: it is in its cgroups (donjon makes and fills
- * them while the init sets up what does not depend on them); ERR: the init failed. */
-enum sync_type { SYNC_GO = 1, SYNC_JOINED, SYNC_ERR };
+ * them while the init sets up what does not depend on them); ERR: the init failed; READY (create
+ * only): set up, now waiting on the exec fifo for `start`. */
+enum sync_type { SYNC_GO = 1, SYNC_JOINED, SYNC_ERR, SYNC_READY };
 struct sync_msg {
   int type;
   dj_err err;
@@ -56,6 +58,10 @@ struct run {
   bool joined;           /* (in the init) JOINED was received */
   pid_t pid;
   sigset_t saved_mask;
+  bool create;           /* create: the init waits on the exec fifo, donjon leaves it running */
+  int lock_fd;           /* create: the container's lock */
+  int fifo_fd;           /* create: O_PATH of the exec fifo, reopened by the init through proc_fd */
+  int proc_fd;           /* create: the host's /proc (O_PATH), where self/fd/N is the init's */
 };
 
 int dj_container_id_check(const char *id, dj_err *err)
@@ -137,6 +143,25 @@ static int loopback_up(dj_err *err)
   return 0;
 }
 
+/* create: tell donjon we are ready, then block until `start` opens the exec fifo for reading
+ * (as runc's exec.fifo). The fifo is reopened through the host's /proc: our root is the
+ * container's now. */
+static int wait_start(struct run *r, dj_err *err)
+{
+  if (sync_send(r->sync[1], SYNC_READY, NULL) < 0)
+    return dj_error(err, errno, "report the container created");
+  char rel[64];
+  snprintf(rel, sizeof rel, "self/fd/%d", r->fifo_fd);
+  _cleanup_close_ int fd = openat(r->proc_fd, rel, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return dj_error(err, errno, "open the exec fifo");
+  if (write(fd, "0", 1) != 1)
+    return dj_error(err, errno, "write the exec fifo");
+  close(r->fifo_fd);
+  close(r->proc_fd);
+  return 0;
+}
+
 static int init_setup(struct run *r, dj_err *err)
 {
   const struct dj_spec *spec = r->spec;
@@ -197,6 +222,9 @@ static int init_setup(struct run *r, dj_err *err)
   for (int sig = 1; sig < NSIG; sig++)
     signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
+  /* create: wait for `start` here, killable, before the filter and the last capability drops. */
+  if (r->create && wait_start(r, err) < 0)
+    return -1;
   if (!p->no_new_privileges && r->seccomp != NULL) {
     /* Without no_new_privs the filter needs CAP_SYS_ADMIN: load it first; capset must pass it. */
     if (dj_seccomp_load(r->seccomp, err) < 0)
@@ -215,6 +243,9 @@ static __attribute__((noreturn)) void init_main(struct run *r)
 {
   dj_err err = { 0 };
   close(r->sync[0]);
+  /* The lock's file description is shared with donjon: ours must not hold it after it exits. */
+  if (r->lock_fd >= 0)
+    close(r->lock_fd);
   /* Non-dumpable while setting up: nothing in the container may ptrace or read our memory. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct sync_msg m;
@@ -391,6 +422,21 @@ static int wait_exec(struct run *r, dj_err *err)
   return 0;
 }
 
+/* create: wait until the init is set up and waiting for `start`, or reported a failure. */
+static int wait_ready(struct run *r, dj_err *err)
+{
+  struct sync_msg m;
+  ssize_t n = dj_read_all(r->sync[0], &m, sizeof m);
+  if (n == (ssize_t) sizeof m && m.type == SYNC_READY)
+    return 0;
+  if (n == (ssize_t) sizeof m && m.type == SYNC_ERR) {
+    *err = m.err;
+    err->msg[sizeof err->msg - 1] = '\0';
+    return -1;
+  }
+  return dj_error(err, n < 0 ? errno : EPIPE, "the container's init died during setup");
+}
+
 static int write_pid_file(const char *path, pid_t pid, dj_err *err)
 {
   char buf[32];
@@ -504,6 +550,12 @@ static void run_cleanup(struct run *r)
     close(r->pty_master);
   if (r->pty_slave >= 0)
     close(r->pty_slave);
+  if (r->fifo_fd >= 0)
+    close(r->fifo_fd);
+  if (r->proc_fd >= 0)
+    close(r->proc_fd);
+  if (r->lock_fd >= 0)
+    close(r->lock_fd);
   sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
 }
 
@@ -531,52 +583,127 @@ static int run_checks(struct run *r, dj_err *err)
   return 0;
 }
 
-int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts, int *exit_status, dj_err *err)
+/* create: the state directory (locked), the exec fifo and the handles the init needs to reopen it. */
+static int create_state(struct run *r, dj_err *err)
 {
-  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1 };
+  const struct dj_run_opts *opts = r->opts;
+  r->lock_fd = dj_state_create_locked(opts->state_root, opts->id, err);
+  if (r->lock_fd < 0)
+    return -1;
+  r->state_made = true;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/exec.fifo", opts->state_root, opts->id);
+  /* 0622: the init reopens it after switching to the process's user */
+  if (mkfifo(path, 0600) < 0 || chmod(path, 0622) < 0)
+    return dj_error(err, errno, "mkfifo %s", path);
+  r->fifo_fd = open(path, O_PATH | O_CLOEXEC);
+  if (r->fifo_fd < 0)
+    return dj_error(err, errno, "open %s", path);
+  r->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (r->proc_fd < 0)
+    return dj_error(err, errno, "open /proc");
+  return 0;
+}
+
+/* What run and create share: everything up to the init's last steps; state.json written. */
+static int container_setup(struct run *r, dj_err *err)
+{
+  const struct dj_spec *spec = r->spec;
+  const struct dj_run_opts *opts = r->opts;
   sigset_t all;
   sigfillset(&all);
   /* Block signals now; the init unblocks them just before exec, donjon reads them from a signalfd. */
-  sigprocmask(SIG_BLOCK, &all, &r.saved_mask);
-  int rc = -1;
-  if (run_checks(&r, err) < 0)
-    goto out;
-  if (dj_state_create(opts->state_root, opts->id, err) < 0)
-    goto out;
-  r.state_made = true;
-  if (open_namespaces(&r, err) < 0)
-    goto out;
-  if (spec->process.terminal && dj_console_open(&spec->process, &r.pty_master, &r.pty_slave, err) < 0)
-    goto out;
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r.sync) < 0) {
-    dj_error(err, errno, "socketpair");
-    goto out;
+  sigprocmask(SIG_BLOCK, &all, &r->saved_mask);
+  if (run_checks(r, err) < 0)
+    return -1;
+  if (r->create) {
+    if (spec->process.terminal)
+      return dj_error(err, 0, "process.terminal: create needs --console-socket, which this build does not "
+                              "support yet (use run for a terminal)");
+    if (create_state(r, err) < 0)
+      return -1;
+  } else {
+    if (dj_state_create(opts->state_root, opts->id, err) < 0)
+      return -1;
+    r->state_made = true;
   }
-  if (prepare_child_namespaces(&r, err) < 0)
-    goto out;
-  r.pid = clone_init(&r, err);
-  if (r.pid < 0) {
-    r.pid = 0;
-    goto out;
+  if (open_namespaces(r, err) < 0)
+    return -1;
+  if (spec->process.terminal && dj_console_open(&spec->process, &r->pty_master, &r->pty_slave, err) < 0)
+    return -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sync) < 0)
+    return dj_error(err, errno, "socketpair");
+  if (prepare_child_namespaces(r, err) < 0)
+    return -1;
+  r->pid = clone_init(r, err);
+  if (r->pid < 0) {
+    r->pid = 0;
+    return -1;
   }
-  close(r.sync[1]);
-  r.sync[1] = -1;
-  if (r.pty_slave >= 0) {
-    close(r.pty_slave);
-    r.pty_slave = -1;
+  close(r->sync[1]);
+  r->sync[1] = -1;
+  if (r->pty_slave >= 0) {
+    close(r->pty_slave);
+    r->pty_slave = -1;
   }
-  if (release_init(&r, err) < 0)
-    goto out;
-  if (place_init(&r, err) < 0)
-    goto out;
+  if (release_init(r, err) < 0 || place_init(r, err) < 0)
+    return -1;
   /* While the init finishes its setup. */
-  if (dj_state_write(opts->state_root, opts->id, spec, opts->bundle, r.pid, "running", err) < 0)
+  if (!r->create)
+    return dj_state_write(opts->state_root, opts->id, spec, opts->bundle, r->pid, "running", err);
+  /* create: what state, kill and delete need, even if this donjon dies before the end */
+  char st_char;
+  unsigned long long start_time = 0;
+  if (dj_proc_stat(r->pid, &st_char, &start_time) < 0)
+    return dj_error(err, ESRCH, "the container's init died during setup");
+  _cleanup_json_ json_t *st = dj_state_new(opts->id, spec, opts->bundle, r->pid, "creating");
+  if (st == NULL)
+    return dj_error(err, ENOMEM, "state.json");
+  json_t *priv = dj_state_private(st);
+  json_object_set_new(priv, "initStartTime", json_integer((json_int_t) start_time));
+  json_object_set_new(priv, "cgroup", dj_cgroup_save(r->cgroup));
+  if (dj_state_save(opts->state_root, opts->id, st, err) < 0)
+    return -1;
+  if (wait_ready(r, err) < 0)
+    return -1;
+  json_object_set_new(st, "status", json_string("created"));
+  if (dj_state_save(opts->state_root, opts->id, st, err) < 0)
+    return -1;
+  return 0;
+}
+
+int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts, int *exit_status, dj_err *err)
+{
+  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1,
+                   .lock_fd = -1, .fifo_fd = -1, .proc_fd = -1 };
+  int rc = -1;
+  if (container_setup(&r, err) < 0)
     goto out;
   if (wait_exec(&r, err) < 0)
     goto out;
   if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
     goto out;
   rc = supervise(&r, exit_status, err);
+out:
+  run_cleanup(&r);
+  return rc;
+}
+
+int dj_container_create(const struct dj_spec *spec, const struct dj_run_opts *opts, dj_err *err)
+{
+  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1,
+                   .create = true, .lock_fd = -1, .fifo_fd = -1, .proc_fd = -1 };
+  int rc = -1;
+  if (container_setup(&r, err) < 0)
+    goto out;
+  if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
+    goto out;
+  /* Created: the init, its cgroups and the state stay; the caller's subreaper inherits the init. */
+  rc = 0;
+  r.pid = 0;
+  dj_cgroup_free(r.cgroup);
+  r.cgroup = NULL;
+  r.state_made = false;
 out:
   run_cleanup(&r);
   return rc;

@@ -1,4 +1,4 @@
-/* One container's life in the foreground: `donjon run`.
+/* One container's life in the foreground (`donjon run`), or set up to wait for `start` (create).
  *
  * The parent (donjon) validates, creates the cgroups, clones the init with the new namespaces,
  * writes its id maps and places it in the cgroups, then relays signals (and the terminal) until
@@ -31,5 +31,11 @@ int dj_container_id_check(const char *id, dj_err *err);
  * was killed by signal N. Returns -1 (err filled, nothing left behind) when it could not run. */
 int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts, int *exit_status,
                      dj_err *err);
+
+/* Everything run does up to the exec; the init then waits on state_root/id/exec.fifo until
+ * `start` (sandbox/state.h) opens it. Returns once state.json says "created" and the pid file is
+ * written; the init stays, to be reparented to the caller's subreaper. On failure nothing is
+ * left behind. */
+int dj_container_create(const struct dj_spec *spec, const struct dj_run_opts *opts, dj_err *err);
 
 #endif

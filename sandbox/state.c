@@ -1,3 +1,5 @@
+/* A container's state directory and the commands that work from it (start, state, kill, delete,
+ * list), each under the container's lock. */
 #include "sandbox/state.h"
 
 #include <dirent.h>
@@ -5,12 +7,19 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/json.h"
 #include "common/util.h"
+#include "sandbox/cgroup.h"
 
 int dj_state_create(const char *root, const char *id, dj_err *err)
 {
@@ -27,19 +36,178 @@ int dj_state_create(const char *root, const char *id, dj_err *err)
   return 0;
 }
 
-int dj_state_write(const char *root, const char *id, const struct dj_spec *spec, const char *bundle, pid_t pid,
-                   const char *status, dj_err *err)
+/* errnum ENOENT without the strerror suffix: the message says it already. */
+static int not_found(dj_err *err, const char *id)
 {
-  _cleanup_json_ json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0", "id", id, "status",
-                                        status, "pid", (json_int_t) pid, "bundle", bundle);
-  if (st == NULL)
-    return dj_error(err, ENOMEM, "state.json");
-  if (spec->annotations != NULL)
+  dj_error(err, 0, "container \"%s\" does not exist", id);
+  if (err != NULL)
+    err->errnum = ENOENT;
+  return -1;
+}
+
+static int lock_fd(int fd, int op, const char *what, dj_err *err)
+{
+  while (flock(fd, op) < 0)
+    if (errno != EINTR)
+      return dj_error(err, errno, "lock %s", what);
+  return 0;
+}
+
+/* The root's lock: held exclusively by create from mkdir to taking the container's own lock, so
+ * that no other command finds a state directory whose lock is not yet held. */
+static int root_lock(const char *root, int op, dj_err *err)
+{
+  if (op == LOCK_EX && mkdir(root, 0700) < 0 && errno != EEXIST)
+    return dj_error(err, errno, "state directory %s", root);
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return dj_error(err, errno, "state directory %s", root);
+  if (lock_fd(fd, op, root, err) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int dj_state_create_locked(const char *root, const char *id, dj_err *err)
+{
+  _cleanup_close_ int rfd = root_lock(root, LOCK_EX, err);
+  if (rfd < 0 || dj_state_create(root, id, err) < 0)
+    return -1;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/lock", root, id);
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || lock_fd(fd, LOCK_EX, path, err) < 0) {
+    if (fd < 0)
+      dj_error(err, errno, "create %s", path);
+    else
+      close(fd);
+    dj_state_remove(root, id);
+    return -1;
+  }
+  return fd;
+}
+
+int dj_state_lock(const char *root, const char *id, dj_err *err)
+{
+  char path[PATH_MAX];
+  if ((size_t) snprintf(path, sizeof path, "%s/%s/lock", root, id) >= sizeof path)
+    return dj_error(err, ENAMETOOLONG, "state directory for %s", id);
+  int fd;
+  {
+    _cleanup_close_ int rfd = root_lock(root, LOCK_SH, err);
+    if (rfd < 0) {
+      if (err != NULL && err->errnum == ENOENT)
+        return not_found(err, id);
+      return -1;
+    }
+    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      return errno == ENOENT ? not_found(err, id) : dj_error(err, errno, "lock %s", path);
+  }
+  struct stat st;
+  if (lock_fd(fd, LOCK_EX, path, err) < 0 || fstat(fd, &st) < 0) {
+    close(fd);
+    return -1;
+  }
+  if (st.st_nlink == 0) {
+    /* deleted while we waited for it */
+    close(fd);
+    return not_found(err, id);
+  }
+  return fd;
+}
+
+json_t *dj_state_new(const char *id, const struct dj_spec *spec, const char *bundle, pid_t pid, const char *status)
+{
+  char created[64];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(created + n, sizeof created - n, ".%09ldZ", ts.tv_nsec);
+  json_t *st = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "ociVersion", "1.2.0", "id", id, "status", status,
+                         "pid", (json_int_t) pid, "bundle", bundle, "created", created);
+  if (st != NULL && spec != NULL && spec->annotations != NULL)
     json_object_set(st, "annotations", spec->annotations);
+  return st;
+}
+
+json_t *dj_state_private(json_t *st)
+{
+  json_t *p = json_object_get(st, "donjon");
+  if (!json_is_object(p)) {
+    p = json_object();
+    json_object_set_new(st, "donjon", p);
+  }
+  return p;
+}
+
+int dj_state_save(const char *root, const char *id, json_t *st, dj_err *err)
+{
   _cleanup_free_ char *text = json_dumps(st, JSON_COMPACT);
+  if (text == NULL)
+    return dj_error(err, ENOMEM, "state.json");
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s/state.json", root, id);
   return dj_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int dj_state_write(const char *root, const char *id, const struct dj_spec *spec, const char *bundle, pid_t pid,
+                   const char *status, dj_err *err)
+{
+  _cleanup_json_ json_t *st = dj_state_new(id, spec, bundle, pid, status);
+  if (st == NULL)
+    return dj_error(err, ENOMEM, "state.json");
+  return dj_state_save(root, id, st, err);
+}
+
+int dj_state_load(const char *root, const char *id, json_t **out, dj_err *err)
+{
+  char path[PATH_MAX];
+  if ((size_t) snprintf(path, sizeof path, "%s/%s/state.json", root, id) >= sizeof path)
+    return dj_error(err, ENAMETOOLONG, "state directory for %s", id);
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return errno == ENOENT ? not_found(err, id) : dj_error(err, errno, "open %s", path);
+  json_t *st = NULL;
+  if (dj_json_load_fd(fd, 1 << 20, &st, err) < 0)
+    return dj_err_wrap(err, "%s", path);
+  if (!json_is_object(st) || !json_is_string(json_object_get(st, "status")) ||
+      !json_is_integer(json_object_get(st, "pid"))) {
+    json_decref(st);
+    return dj_error(err, 0, "%s: not a donjon state (status and pid required)", path);
+  }
+  *out = st;
+  return 0;
+}
+
+int dj_proc_stat(pid_t pid, char *state, unsigned long long *start_time)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  /* comm may hold spaces and ')': the fields start after the last ')' */
+  char *p = strrchr(buf, ')');
+  if (p == NULL || p[1] != ' ')
+    return -1;
+  p += 2;
+  *state = *p;
+  for (int field = 3; field < 22; field++) {
+    p = strchr(p, ' ');
+    if (p == NULL)
+      return -1;
+    p++;
+  }
+  *start_time = strtoull(p, NULL, 10);
+  return 0;
 }
 
 void dj_state_remove(const char *root, const char *id)
@@ -58,4 +226,254 @@ void dj_state_remove(const char *root, const char *id)
       closedir(d);
   }
   rmdir(dir);
+}
+
+/* ---- the commands after create ---- */
+
+static int pidfd_open_(pid_t pid)
+{
+  return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* A container's state as loaded, and what the kernel says of it. */
+struct live {
+  json_t *st;
+  pid_t pid;
+  const char *status;   /* creating, created, running, paused, stopped */
+  int pidfd;            /* the init, checked (-1 when stopped) */
+  struct dj_cgroup *cg; /* from state.json (NULL for a container of `run`) */
+};
+
+static void live_free(struct live *l)
+{
+  json_decref(l->st);
+  if (l->pidfd >= 0)
+    close(l->pidfd);
+  dj_cgroup_free(l->cg);
+}
+
+static int live_load(const char *root, const char *id, struct live *l, dj_err *err)
+{
+  *l = (struct live){ .pidfd = -1, .status = "stopped" };
+  if (dj_state_load(root, id, &l->st, err) < 0)
+    return -1;
+  json_t *priv = json_object_get(l->st, "donjon");
+  json_t *cgj = json_object_get(priv, "cgroup");
+  if (cgj != NULL && dj_cgroup_load(cgj, &l->cg, err) < 0) {
+    live_free(l);
+    return dj_err_wrap(err, "container \"%s\"", id);
+  }
+  const char *stored = json_string_value(json_object_get(l->st, "status"));
+  l->pid = (pid_t) json_integer_value(json_object_get(l->st, "pid"));
+  if (l->pid <= 0)
+    return 0;
+  /* The pidfd first: if the start time then matches, it is the init's and stays so. */
+  int pidfd = pidfd_open_(l->pid);
+  char state;
+  unsigned long long start;
+  json_t *want = json_object_get(priv, "initStartTime");
+  if (pidfd < 0 || dj_proc_stat(l->pid, &state, &start) < 0 || state == 'Z' || state == 'X' ||
+      (want != NULL && (unsigned long long) json_integer_value(want) != start)) {
+    if (pidfd >= 0)
+      close(pidfd);
+    return 0;
+  }
+  l->pidfd = pidfd;
+  l->status = strcmp(stored, "creating") == 0 ? "creating" : strcmp(stored, "created") == 0 ? "created" : "running";
+  bool frozen = false;
+  if (l->cg != NULL && strcmp(l->status, "creating") != 0 && dj_cgroup_is_frozen(l->cg, &frozen, NULL) == 0 &&
+      frozen)
+    l->status = "paused";
+  return 0;
+}
+
+/* The OCI members only, with the live status (pid 0 once stopped, as runc shows it). */
+static json_t *live_public(const struct live *l)
+{
+  json_t *out = json_deep_copy(l->st);
+  json_object_del(out, "donjon");
+  json_object_set_new(out, "status", json_string(l->status));
+  if (strcmp(l->status, "stopped") == 0)
+    json_object_set_new(out, "pid", json_integer(0));
+  return out;
+}
+
+int dj_container_state(const char *root, const char *id, json_t **out, dj_err *err)
+{
+  struct live l;
+  if (live_load(root, id, &l, err) < 0)
+    return -1;
+  *out = live_public(&l);
+  live_free(&l);
+  return 0;
+}
+
+int dj_container_start(const char *root, const char *id, dj_err *err)
+{
+  _cleanup_close_ int lock = dj_state_lock(root, id, err);
+  if (lock < 0)
+    return -1;
+  struct live l;
+  if (live_load(root, id, &l, err) < 0)
+    return -1;
+  int rc = -1;
+  if (strcmp(l.status, "created") != 0) {
+    dj_error(err, 0, "container \"%s\" is %s: only a created container can be started", id, l.status);
+    goto out;
+  }
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/exec.fifo", root, id);
+  /* O_NONBLOCK: an init that died must not leave us waiting for a writer. */
+  _cleanup_close_ int fifo = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fifo < 0) {
+    dj_error(err, errno, "start %s: open %s", id, path);
+    goto out;
+  }
+  for (;;) {
+    char c;
+    ssize_t n = read(fifo, &c, 1);
+    if (n == 1)
+      break;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      dj_error(err, errno, "start %s: read %s", id, path);
+      goto out;
+    }
+    /* Nothing yet: wait for the init's byte or its exit (pidfd readable). */
+    struct pollfd p[2] = { { fifo, POLLIN, 0 }, { l.pidfd, POLLIN, 0 } };
+    if (poll(p, 2, -1) < 0 && errno != EINTR) {
+      dj_error(err, errno, "start %s: poll", id);
+      goto out;
+    }
+    if ((p[1].revents & POLLIN) && !(p[0].revents & POLLIN)) {
+      dj_error(err, 0, "start %s: the container's init exited before it could start the process", id);
+      goto out;
+    }
+    if ((p[0].revents & POLLHUP) && !(p[0].revents & POLLIN)) {
+      dj_error(err, 0, "start %s: the container's init closed the exec fifo without starting", id);
+      goto out;
+    }
+  }
+  unlink(path);
+  json_object_set_new(l.st, "status", json_string("running"));
+  rc = dj_state_save(root, id, l.st, err);
+out:
+  live_free(&l);
+  return rc;
+}
+
+static int signal_cgroup(struct live *l, int sig, dj_err *err)
+{
+  if (l->cg == NULL)
+    return dj_error(err, 0, "--all: no cgroup is recorded for this container");
+  _cleanup_free_ pid_t *pids = NULL;
+  size_t n = 0;
+  if (dj_cgroup_pids(l->cg, &pids, &n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    if (kill(pids[i], sig) < 0 && errno != ESRCH)
+      return dj_error(err, errno, "kill %d", (int) pids[i]);
+  return 0;
+}
+
+int dj_container_kill(const char *root, const char *id, int sig, bool all, dj_err *err)
+{
+  _cleanup_close_ int lock = dj_state_lock(root, id, err);
+  if (lock < 0)
+    return -1;
+  struct live l;
+  if (live_load(root, id, &l, err) < 0)
+    return -1;
+  int rc = 0;
+  if (strcmp(l.status, "stopped") == 0 || strcmp(l.status, "creating") == 0)
+    rc = dj_error(err, 0, "container \"%s\" is %s: only a created or running container can be signalled", id,
+                  l.status);
+  else if (all)
+    rc = signal_cgroup(&l, sig, err);
+  else if (syscall(SYS_pidfd_send_signal, l.pidfd, sig, NULL, 0) < 0)
+    rc = dj_error(err, errno, "signal %d to the init (pid %d) of \"%s\"", sig, (int) l.pid, id);
+  live_free(&l);
+  return rc;
+}
+
+/* SIGKILL the init and wait for it to exit (not to be reaped: that is its parent's job). */
+static int kill_init(struct live *l, const char *id, dj_err *err)
+{
+  if (syscall(SYS_pidfd_send_signal, l->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+    return dj_error(err, errno, "kill the init (pid %d) of \"%s\"", (int) l->pid, id);
+  struct pollfd p = { l->pidfd, POLLIN, 0 };
+  while (poll(&p, 1, 10000) < 0)
+    if (errno != EINTR)
+      return dj_error(err, errno, "wait for the init of \"%s\" to exit", id);
+  if (!(p.revents & POLLIN))
+    return dj_error(err, ETIMEDOUT, "the init (pid %d) of \"%s\" did not exit after SIGKILL", (int) l->pid, id);
+  return 0;
+}
+
+int dj_container_delete(const char *root, const char *id, bool force, dj_err *err)
+{
+  _cleanup_close_ int lock = dj_state_lock(root, id, err);
+  if (lock < 0) {
+    if (force && err->errnum == ENOENT) {
+      dj_state_remove(root, id); /* a create that died before its lock existed */
+      return 0;
+    }
+    return -1;
+  }
+  struct live l;
+  if (live_load(root, id, &l, err) < 0) {
+    if (force && err->errnum == ENOENT) {
+      dj_state_remove(root, id); /* a create that died before writing state.json */
+      return 0;
+    }
+    return -1;
+  }
+  int rc = -1;
+  if (strcmp(l.status, "stopped") != 0) {
+    if (!force) {
+      dj_error(err, 0, "container \"%s\" is %s: stop it first (kill) or use delete --force", id, l.status);
+      goto out;
+    }
+    if (kill_init(&l, id, err) < 0)
+      goto out;
+  }
+  if (l.cg != NULL) {
+    /* destroy kills what is left in the cgroups, then frees them */
+    struct dj_cgroup *cg = l.cg;
+    l.cg = NULL;
+    if (dj_cgroup_destroy(cg, err) < 0) {
+      dj_err_wrap(err, "delete %s", id);
+      goto out;
+    }
+  }
+  dj_state_remove(root, id);
+  rc = 0;
+out:
+  live_free(&l);
+  return rc;
+}
+
+int dj_container_list(const char *root, json_t **out, dj_err *err)
+{
+  json_t *list = json_array();
+  DIR *d = opendir(root);
+  if (d == NULL) {
+    if (errno == ENOENT) {
+      *out = list;
+      return 0;
+    }
+    json_decref(list);
+    return dj_error(err, errno, "state directory %s", root);
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    json_t *st = NULL;
+    /* A container being created or deleted meanwhile is simply not listed. */
+    if (dj_container_state(root, e->d_name, &st, NULL) == 0)
+      json_array_append_new(list, st);
+  }
+  closedir(d);
+  *out = list;
+  return 0;
 }

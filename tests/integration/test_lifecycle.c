@@ -1,0 +1,478 @@
+/* The OCI lifecycle with real containers: create, start, state, kill, delete, list, and the
+ * locks. The test process is the subreaper, as a shim or conmon is: created inits become its
+ * children once donjon exits, and it reaps them. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct bundle B;
+static struct result R;
+
+static void setup(void)
+{
+  cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  bundle_new(&B, "default");
+}
+
+/* Reap what is left of our adopted inits (a test that failed half-way may leave one). */
+static void reap_all(void)
+{
+  while (waitpid(-1, NULL, WNOHANG) > 0)
+    ;
+}
+
+static void teardown(void)
+{
+  const char *argv[] = { "--root", B.state, "delete", "--force", B.id, NULL };
+  donjon_cmd(argv, &R, -1);
+  reap_all();
+  bundle_assert_clean(&B);
+  bundle_free(&B);
+}
+
+TestSuite(lifecycle, .init = setup, .fini = teardown, .timeout = 180);
+
+/* donjon --root B.state CMD... ID (ID appended unless id is NULL). */
+static int dj(struct bundle *b, const char *id, const char *a0, const char *a1, const char *a2)
+{
+  const char *argv[8] = { "--root", b->state, a0 };
+  size_t n = 3;
+  if (a1 != NULL)
+    argv[n++] = a1;
+  if (id != NULL)
+    argv[n++] = id;
+  if (a2 != NULL)
+    argv[n++] = a2;
+  argv[n] = NULL;
+  donjon_cmd(argv, &R, -1);
+  return R.status;
+}
+
+/* donjon create: its stdout and stderr go to files (the init inherits them: a pipe would stay
+ * open until the container exits). Returns donjon's exit status; R.err holds its stderr. */
+static int create(struct bundle *b, const char *pid_file)
+{
+  bundle_write_config(b);
+  char errpath[PATH_MAX];
+  snprintf(errpath, sizeof errpath, "%s/create.err", b->dir);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(fd, 2);
+    const char *full[10] = { donjon_path(), "--root", b->state, "create", "--bundle", b->dir };
+    size_t k = 6;
+    if (pid_file != NULL) {
+      full[k++] = "--pid-file";
+      full[k++] = pid_file;
+    }
+    full[k++] = b->id;
+    full[k] = NULL;
+    execv(full[0], (char *const *) full);
+    _exit(126);
+  }
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  FILE *f = fopen(errpath, "r");
+  size_t n = f ? fread(R.err, 1, sizeof R.err - 1, f) : 0;
+  R.err[n] = '\0';
+  if (f)
+    fclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static json_t *state_of(struct bundle *b)
+{
+  cr_assert_eq(dj(b, b->id, "state", NULL, NULL), 0, "state: %s", R.err);
+  json_error_t je;
+  json_t *j = json_loads(R.out, 0, &je);
+  cr_assert_not_null(j, "state output is not JSON: %s", R.out);
+  return j;
+}
+
+static char status_buf[32];
+static const char *status_of(struct bundle *b)
+{
+  json_t *j = state_of(b);
+  snprintf(status_buf, sizeof status_buf, "%s", json_string_value(json_object_get(j, "status")));
+  json_decref(j);
+  return status_buf;
+}
+
+static pid_t pid_of(struct bundle *b)
+{
+  json_t *j = state_of(b);
+  pid_t pid = (pid_t) json_integer_value(json_object_get(j, "pid"));
+  json_decref(j);
+  return pid;
+}
+
+/* Wait (bounded, not timed) until the container's init has exited; returns its wait status. */
+static int wait_init(pid_t pid)
+{
+  int st = 0;
+  cr_assert_eq(waitpid(pid, &st, 0), pid, "the init %d is not our child (subreaper)", (int) pid);
+  return st;
+}
+
+static void create_started(struct bundle *b, const char *script)
+{
+  bundle_sh(b, script);
+  cr_assert_eq(create(b, NULL), 0, "create: %s", R.err);
+  cr_assert_eq(dj(b, b->id, "start", NULL, NULL), 0, "start: %s", R.err);
+}
+
+static pid_t ppid_of(pid_t pid)
+{
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  int ppid = -1;
+  sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
+  return ppid;
+}
+
+Test(lifecycle, create_start_exit)
+{
+  char pidfile[PATH_MAX];
+  snprintf(pidfile, sizeof pidfile, "%s/init.pid", B.dir);
+  bundle_sh(&B, "echo started > /dev/null; exit 3");
+  cr_assert_eq(create(&B, pidfile), 0, "create: %s", R.err);
+  cr_expect_str_eq(status_of(&B), "created");
+  pid_t pid = pid_of(&B);
+  cr_expect_eq(read_pid_file(pidfile), pid, "--pid-file and state.json disagree");
+  cr_expect_eq(ppid_of(pid), getpid(), "the init is not the subreaper's child");
+  json_t *st = state_of(&B);
+  cr_expect_str_eq(json_string_value(json_object_get(st, "ociVersion")), "1.2.0");
+  cr_expect_str_eq(json_string_value(json_object_get(st, "id")), B.id);
+  cr_expect_str_eq(json_string_value(json_object_get(st, "bundle")), B.dir);
+  cr_expect_null(json_object_get(st, "donjon"), "donjon's private members leak into the OCI state");
+  json_decref(st);
+
+  cr_assert_eq(dj(&B, B.id, "start", NULL, NULL), 0, "start: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 3, "the process did not run (status %#x)", ws);
+  cr_expect_str_eq(status_of(&B), "stopped");
+  cr_expect_neq(dj(&B, B.id, "start", NULL, NULL), 0, "a second start succeeded");
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
+}
+
+Test(lifecycle, running_then_zombie_is_stopped)
+{
+  create_started(&B, "sleep 1000");
+  pid_t pid = pid_of(&B);
+  cr_expect_str_eq(status_of(&B), "running");
+  cr_expect_neq(dj(&B, B.id, "start", NULL, NULL), 0, "start of a running container succeeded");
+  cr_expect(has(R.err, "running"), "%s", R.err);
+  kill(pid, SIGKILL);
+  /* exited but not reaped: a zombie, which is stopped */
+  siginfo_t si;
+  cr_assert_eq(waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT), 0);
+  cr_expect_str_eq(status_of(&B), "stopped");
+  wait_init(pid);
+  cr_expect_str_eq(status_of(&B), "stopped");
+}
+
+Test(lifecycle, kill_by_name_and_number)
+{
+  create_started(&B, "trap 'exit 10' USR1; trap 'exit 15' TERM; while :; do sleep 0.1; done");
+  pid_t pid = pid_of(&B);
+  cr_assert_eq(dj(&B, B.id, "kill", NULL, "10"), 0, "kill 10: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 10, "signal 10 (USR1) not delivered (status %#x)", ws);
+  cr_expect_neq(dj(&B, B.id, "kill", NULL, "KILL"), 0, "kill of a stopped container succeeded");
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
+
+  create_started(&B, "trap 'exit 10' USR1; trap 'exit 15' TERM; while :; do sleep 0.1; done");
+  pid = pid_of(&B);
+  cr_assert_eq(dj(&B, B.id, "kill", NULL, NULL), 0, "kill (default TERM): %s", R.err);
+  ws = wait_init(pid);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 15, "default signal is not TERM (status %#x)", ws);
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
+
+  create_started(&B, "sleep 1000");
+  pid = pid_of(&B);
+  cr_expect_eq(dj(&B, B.id, "kill", NULL, "NOSUCHSIG"), 2, "an unknown signal name was accepted");
+  cr_assert_eq(dj(&B, B.id, "kill", NULL, "SIGKILL"), 0, "kill SIGKILL: %s", R.err);
+  ws = wait_init(pid);
+  cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "status %#x", ws);
+}
+
+Test(lifecycle, kill_all_signals_every_process)
+{
+  /* the init ignores TERM (pid 1 without a handler); its child does not */
+  create_started(&B, "sleep 1000 & echo $! > /dev/null; wait; exit 42");
+  pid_t pid = pid_of(&B);
+  cr_assert_eq(dj(&B, B.id, "kill", "--all", "TERM"), 0, "kill --all: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 42, "the init's child was not signalled (status %#x)", ws);
+}
+
+Test(lifecycle, delete_running_refused_then_forced)
+{
+  create_started(&B, "sleep 1000");
+  pid_t pid = pid_of(&B);
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 1, "delete of a running container succeeded");
+  cr_expect(has(R.err, "running") && has(R.err, B.id), "%s", R.err);
+  cr_expect_str_eq(status_of(&B), "running");
+  cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "delete --force: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "status %#x", ws);
+  bundle_assert_clean(&B);
+  cr_expect_neq(dj(&B, B.id, "state", NULL, NULL), 0, "state of a deleted container succeeded");
+}
+
+Test(lifecycle, delete_created_forced)
+{
+  bundle_sh(&B, "exit 0");
+  cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
+  pid_t pid = pid_of(&B);
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 1, "delete of a created container succeeded");
+  cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "delete --force: %s", R.err);
+  wait_init(pid);
+  bundle_assert_clean(&B);
+}
+
+Test(lifecycle, delete_missing)
+{
+  cr_expect_eq(dj(&B, "no-such-container", "delete", "--force", NULL), 0, "delete --force of a missing id: %s",
+               R.err);
+  cr_expect_eq(dj(&B, "no-such-container", "delete", NULL, NULL), 1);
+  cr_expect(has(R.err, "does not exist"), "%s", R.err);
+  cr_expect_neq(dj(&B, "no-such-container", "state", NULL, NULL), 0);
+}
+
+Test(lifecycle, crashed_create_cleaned_by_force)
+{
+  /* what a donjon killed in the middle of create leaves: a state dir, no state.json */
+  char path[PATH_MAX];
+  mkdir(B.state, 0700);
+  snprintf(path, sizeof path, "%s/%s", B.state, B.id);
+  cr_assert_eq(mkdir(path, 0700), 0);
+  snprintf(path, sizeof path, "%s/%s/lock", B.state, B.id);
+  close(open(path, O_CREAT | O_WRONLY, 0600));
+  cr_expect_neq(dj(&B, B.id, "delete", NULL, NULL), 0);
+  cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "%s", R.err);
+  bundle_assert_clean(&B);
+}
+
+Test(lifecycle, reused_pid_is_not_the_init)
+{
+  create_started(&B, "sleep 1000");
+  pid_t init = pid_of(&B);
+  pid_t decoy = fork();
+  cr_assert_geq(decoy, 0);
+  if (decoy == 0) {
+    execl("/bin/sleep", "sleep", "1000", (char *) NULL);
+    _exit(127);
+  }
+  /* state.json now names a live process that is not the init (its start time differs) */
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/state.json", B.state, B.id);
+  json_error_t je;
+  json_t *st = json_load_file(path, 0, &je);
+  cr_assert_not_null(st);
+  json_t *priv = json_object_get(st, "donjon");
+  json_object_set_new(st, "pid", json_integer(decoy));
+  json_object_set_new(priv, "initStartTime", json_integer(json_integer_value(json_object_get(priv, "initStartTime")) + 1));
+  cr_assert_eq(json_dump_file(st, path, 0), 0);
+  json_decref(st);
+
+  cr_expect_str_eq(status_of(&B), "stopped");
+  cr_expect_neq(dj(&B, B.id, "kill", NULL, "KILL"), 0, "a reused pid was signalled");
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
+  cr_expect_eq(kill(decoy, 0), 0, "the decoy process was killed");
+  int ws;
+  cr_expect_eq(waitpid(decoy, &ws, WNOHANG), 0, "the decoy process exited");
+  /* the real init was in the container's cgroup, which delete empties */
+  ws = wait_init(init);
+  cr_expect(WIFSIGNALED(ws), "status %#x", ws);
+  kill(decoy, SIGKILL);
+  waitpid(decoy, NULL, 0);
+}
+
+Test(lifecycle, list_formats)
+{
+  struct bundle b2;
+  bundle_new(&b2, "default");
+  snprintf(b2.state, sizeof b2.state, "%s", B.state);
+  bundle_sh(&B, "exit 0");
+  bundle_sh(&b2, "sleep 1000");
+  cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
+  cr_assert_eq(create(&b2, NULL), 0, "create: %s", R.err);
+  cr_assert_eq(dj(&b2, b2.id, "start", NULL, NULL), 0, "start: %s", R.err);
+
+  cr_assert_eq(dj(&B, NULL, "list", "--format", "json"), 0, "list: %s", R.err);
+  json_error_t je;
+  json_t *list = json_loads(R.out, 0, &je);
+  cr_assert(json_is_array(list), "list --format json: %s", R.out);
+  cr_expect_eq(json_array_size(list), 2);
+  size_t i;
+  json_t *e;
+  int seen = 0;
+  json_array_foreach(list, i, e) {
+    const char *id = json_string_value(json_object_get(e, "id"));
+    const char *status = json_string_value(json_object_get(e, "status"));
+    if (strcmp(id, B.id) == 0 && strcmp(status, "created") == 0)
+      seen |= 1;
+    if (strcmp(id, b2.id) == 0 && strcmp(status, "running") == 0)
+      seen |= 2;
+  }
+  cr_expect_eq(seen, 3, "list: %s", R.out);
+  json_decref(list);
+
+  cr_assert_eq(dj(&B, NULL, "list", NULL, NULL), 0, "list: %s", R.err);
+  cr_expect(has(R.out, "ID") && has(R.out, "STATUS") && has(R.out, B.id) && has(R.out, b2.id), "%s", R.out);
+  cr_expect_eq(dj(&B, NULL, "list", "--format", "yaml"), 2);
+
+  pid_t p1 = pid_of(&B), p2 = pid_of(&b2);
+  cr_expect_eq(dj(&b2, b2.id, "delete", "--force", NULL), 0, "%s", R.err);
+  cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "%s", R.err);
+  wait_init(p1);
+  wait_init(p2);
+  bundle_assert_clean(&b2);
+  bundle_free(&b2);
+}
+
+/* Is pid waiting for a flock (a "->" line of /proc/locks)? */
+static bool blocked_on_lock(pid_t pid)
+{
+  FILE *f = fopen("/proc/locks", "r");
+  char line[256], want[32];
+  snprintf(want, sizeof want, " %d ", (int) pid);
+  bool found = false;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (has(line, "->") && has(line, want))
+      found = true;
+  if (f != NULL)
+    fclose(f);
+  return found;
+}
+
+Test(lifecycle, commands_are_serialised)
+{
+  create_started(&B, "sleep 1000");
+  pid_t init = pid_of(&B);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/lock", B.state, B.id);
+  int lock = open(path, O_RDWR | O_CLOEXEC); /* not inherited: delete would hold it itself */
+  cr_assert_geq(lock, 0);
+  cr_assert_eq(flock(lock, LOCK_EX), 0);
+  /* delete --force in the background: it must wait for our lock */
+  pid_t del = fork();
+  cr_assert_geq(del, 0);
+  if (del == 0) {
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(nul, 2);
+    const char *full[] = { donjon_path(), "--root", B.state, "delete", "--force", B.id, NULL };
+    execv(full[0], (char *const *) full);
+    _exit(126);
+  }
+  bool blocked = false;
+  for (int i = 0; i < 3000 && !blocked; i++) {
+    blocked = blocked_on_lock(del);
+    if (!blocked)
+      usleep(10000);
+  }
+  cr_expect(blocked, "delete did not wait for the container's lock");
+  cr_expect_eq(kill(init, 0), 0, "delete ran while another command held the lock");
+  cr_expect_str_eq(status_of(&B), "running"); /* state does not lock */
+  close(lock);
+  int ws;
+  cr_assert_eq(waitpid(del, &ws, 0), del);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "delete --force failed (%#x)", ws);
+  wait_init(init);
+  bundle_assert_clean(&B);
+}
+
+Test(lifecycle, concurrent_starts_one_wins)
+{
+  bundle_sh(&B, "sleep 1000");
+  cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "D='%s'; F='%s/starts'; for i in 1 2 3 4; do (\"$D\" --root '%s' start '%s' "
+           "2>/dev/null && echo ok >> \"$F\") & done; wait; exit $(grep -c ok \"$F\")",
+           donjon_path(), B.dir, B.state, B.id);
+  int rc = system(cmd);
+  cr_expect(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "%d of 4 concurrent starts succeeded",
+            WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+  cr_expect_str_eq(status_of(&B), "running");
+}
+
+Test(lifecycle, failed_create_leaves_nothing)
+{
+  bundle_sh(&B, "exit 0");
+  json_t *mounts = bundle_get(&B, "mounts");
+  json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:[s]}", "destination", "/mnt", "type", "bind",
+                                          "source", "/nonexistent-donjon-test", "options", "bind"));
+  cr_expect_eq(create(&B, NULL), 1, "create with a bad mount succeeded");
+  cr_expect(has(R.err, "/nonexistent-donjon-test"), "%s", R.err);
+  reap_all();
+  bundle_assert_clean(&B);
+  cr_expect_neq(dj(&B, B.id, "state", NULL, NULL), 0);
+}
+
+Test(lifecycle, ten_concurrent_leave_nothing)
+{
+  enum { N = 10 };
+  struct bundle *bs = calloc(N, sizeof *bs);
+  for (int i = 0; i < N; i++) {
+    bundle_new(&bs[i], "default");
+    snprintf(bs[i].state, sizeof bs[i].state, "%s", B.state);
+    bundle_sh(&bs[i], "sleep 1000");
+    bundle_write_config(&bs[i]);
+  }
+  pid_t workers[N];
+  for (int i = 0; i < N; i++) {
+    char script[4096];
+    snprintf(script, sizeof script,
+             "D='%s'; R='%s'; I='%s'; \"$D\" --root \"$R\" create --bundle '%s' \"$I\" >/dev/null 2>&1 && "
+             "\"$D\" --root \"$R\" start \"$I\" && \"$D\" --root \"$R\" kill \"$I\" KILL && "
+             "\"$D\" --root \"$R\" delete --force \"$I\"",
+             donjon_path(), bs[i].state, bs[i].id, bs[i].dir);
+    workers[i] = fork();
+    cr_assert_geq(workers[i], 0);
+    if (workers[i] == 0) {
+      execl("/bin/sh", "sh", "-c", script, (char *) NULL);
+      _exit(127);
+    }
+  }
+  for (int i = 0; i < N; i++) {
+    int ws;
+    cr_assert_eq(waitpid(workers[i], &ws, 0), workers[i]);
+    cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "worker %d failed (%#x)", i, ws);
+  }
+  /* every init was adopted by us and has exited: nothing but zombies to reap, then nothing */
+  int reaped = 0;
+  while (waitpid(-1, NULL, 0) > 0)
+    reaped++;
+  cr_expect_eq(errno, ECHILD);
+  cr_expect_eq(reaped, N, "%d inits reaped, expected %d", reaped, N);
+  for (int i = 0; i < N; i++) {
+    bundle_assert_clean(&bs[i]);
+    bundle_free(&bs[i]);
+  }
+  free(bs);
+  cr_expect_eq(dj(&B, NULL, "list", "--format", "json"), 0);
+  cr_expect(has(R.out, "[]"), "containers left: %s", R.out);
+}
