@@ -219,14 +219,15 @@ Test(eknv, ecc_ek_follows_the_template_at_0x01c0000c)
   template_in_nv_is_followed(DJ_EK_ECC_P256, 0x01c0000c);
 }
 
-Test(eknv, a_template_that_does_not_unmarshal_is_refused)
+static void malformed_template_is_refused(bool truncated)
 {
   TPM2B_PUBLIC tmpl;
   dj_ek_template(DJ_EK_ECC_P256, &tmpl);
-  uint8_t buf[sizeof(TPMT_PUBLIC)];
+  uint8_t buf[sizeof(TPMT_PUBLIC) + 1];
   size_t len = 0;
   cr_assert_eq(Tss2_MU_TPMT_PUBLIC_Marshal(&tmpl.publicArea, buf, sizeof buf, &len), TSS2_RC_SUCCESS);
-  nv_write(0x01c0000c, buf, len - 1); /* one thing changed: the last byte is missing */
+  buf[len] = 0;
+  nv_write(0x01c0000c, buf, truncated ? len - 1 : len + 1); /* one thing changed: a byte less or more */
   struct dj_tpm tpm;
   open_tpm(&tpm);
   dj_err err = { 0 };
@@ -236,4 +237,14 @@ Test(eknv, a_template_that_does_not_unmarshal_is_refused)
   cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED, "%s", err.msg);
   cr_assert(strstr(err.msg, "0x01c0000c") != NULL, "%s", err.msg);
   dj_tpm_close(&tpm);
+}
+
+Test(eknv, a_truncated_template_is_refused)
+{
+  malformed_template_is_refused(true);
+}
+
+Test(eknv, a_template_with_trailing_bytes_is_refused)
+{
+  malformed_template_is_refused(false);
 }
