@@ -118,3 +118,26 @@ Test(cli, tpm2_quote_checked_by_donjon)
   cr_assert_eq(sh("truncate -s -1 t/quote.pcrs && $A tpm check-quote --ak ak.pem --nonce 0102030405 --dir t"), 1);
   cr_assert(strstr(out, "malformed") != NULL, "%s", out);
 }
+
+Test(cli, tpm2_quote_with_an_ecc_ak_checked_by_donjon)
+{
+  /* donjon provisions a P-256 AK at its persistent handle; tpm2-tools quotes with it (ECDSA-SHA256) */
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --ak ecc-p256 --nonce 00 --pcrs sha256:0 --out q0"), 0, "%s", out);
+  cr_assert_eq(sh("tpm2_readpublic -c 0x81010002 -f pem -o ak.pem >/dev/null && mkdir -p t && "
+                  "tpm2_quote -c 0x81010002 -l sha256:0,1,2,3,4,5,6,7,8,9,10,23 -q 0a0b0c0d -m t/quote.msg "
+                  "-s t/quote.sig -o t/quote.pcrs -g sha256 >/dev/null"),
+               0, "%s", out);
+  cr_assert_eq(sh("openssl pkey -pubin -in ak.pem -noout -text | grep -q 'NIST CURVE: P-256'"), 0,
+               "the persistent AK is the P-256 one");
+  cr_assert_eq(sh("$A tpm check-quote --ak ak.pem --nonce 0a0b0c0d --dir t"), 0, "donjon refused tpm2_quote's: %s",
+               out);
+  cr_assert(strstr(out, "quote OK") != NULL, "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q0/ak.pub.pem --nonce 0a0b0c0d --dir t"), 0, "%s", out);
+  /* one thing changed each time, and the failed check is named */
+  cr_assert_eq(sh("$A tpm check-quote --ak ak.pem --nonce 0a0b0c0e --dir t"), 1, "%s", out);
+  cr_assert(strstr(out, "extra-data") != NULL, "%s", out);
+  cr_assert_eq(sh("printf '\\001' | dd of=t/quote.sig bs=1 seek=20 conv=notrunc status=none && "
+                  "$A tpm check-quote --ak ak.pem --nonce 0a0b0c0d --dir t"),
+               1, "%s", out);
+  cr_assert(strstr(out, "signature") != NULL, "%s", out);
+}
