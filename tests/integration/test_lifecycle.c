@@ -476,3 +476,35 @@ Test(lifecycle, ten_concurrent_leave_nothing)
   cr_expect_eq(dj(&B, NULL, "list", "--format", "json"), 0);
   cr_expect(has(R.out, "[]"), "containers left: %s", R.out);
 }
+
+static void freezer_write(const char *value)
+{
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "/sys/fs/cgroup/freezer%s/freezer.state", B.cgpath);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f, "%s", path);
+  fputs(value, f);
+  cr_assert_eq(fclose(f), 0);
+  char buf[32] = "";
+  for (int i = 0; i < 3000 && strncmp(buf, value, strlen(value)) != 0; i++) {
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    if (fgets(buf, sizeof buf, f) == NULL)
+      buf[0] = '\0';
+    fclose(f);
+    if (strncmp(buf, value, strlen(value)) != 0)
+      usleep(1000);
+  }
+}
+
+Test(lifecycle, frozen_is_paused)
+{
+  struct stat st;
+  if (stat("/sys/fs/cgroup/freezer", &st) != 0)
+    cr_skip_test("no v1 freezer hierarchy on this host");
+  create_started(&B, "sleep 1000");
+  freezer_write("FROZEN");
+  cr_expect_str_eq(status_of(&B), "paused");
+  freezer_write("THAWED");
+  cr_expect_str_eq(status_of(&B), "running");
+}
