@@ -508,3 +508,26 @@ Test(lifecycle, frozen_is_paused)
   freezer_write("THAWED");
   cr_expect_str_eq(status_of(&B), "running");
 }
+
+Test(lifecycle, crashed_create_with_live_init_cleaned_by_force)
+{
+  /* what a donjon killed after the init was placed leaves: state "creating", a live init */
+  bundle_sh(&B, "exit 0");
+  cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
+  pid_t init = pid_of(&B);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/state.json", B.state, B.id);
+  json_error_t je;
+  json_t *st = json_load_file(path, 0, &je);
+  cr_assert_not_null(st);
+  json_object_set_new(st, "status", json_string("creating"));
+  cr_assert_eq(json_dump_file(st, path, 0), 0);
+  json_decref(st);
+  cr_expect_str_eq(status_of(&B), "creating");
+  cr_expect_neq(dj(&B, B.id, "start", NULL, NULL), 0, "start of a creating container succeeded");
+  cr_expect_neq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete of a creating container succeeded");
+  cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "delete --force: %s", R.err);
+  int ws = wait_init(init);
+  cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "status %#x", ws);
+  bundle_assert_clean(&B);
+}
