@@ -225,11 +225,9 @@ static int ek_template_from_nv(struct dj_tpm *tpm, enum dj_ek_kind kind, TPM2B_P
   if (dj_tpm_nv_read(tpm, ek_template_nv[kind], buf, sizeof buf, &len, &present, err) < 0)
     return dj_err_wrap(err, "EK template (NV 0x%08x)", ek_template_nv[kind]);
   if (present) {
-    size_t off = 0;
     TPMT_PUBLIC t;
-    memset(&t, 0, sizeof t);
-    if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &t) != TSS2_RC_SUCCESS || off != len)
-      return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "EK template (NV 0x%08x): not a TPMT_PUBLIC", ek_template_nv[kind]);
+    if (dj_tpm_unmarshal_ek_template(buf, len, &tmpl->publicArea, &t, err) < 0)
+      return dj_err_wrap(err, "EK template (NV 0x%08x)", ek_template_nv[kind]);
     tmpl->publicArea = t;
     return 0;
   }

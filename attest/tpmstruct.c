@@ -45,6 +45,24 @@ int dj_tpm_unmarshal_public(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out, d
   UNMARSHAL_WHOLE("TPM2B_PUBLIC", Tss2_MU_TPM2B_PUBLIC_Unmarshal, buf, len, out, err);
 }
 
+static int unmarshal_tpmt_public(const uint8_t *buf, size_t len, TPMT_PUBLIC *out, dj_err *err)
+{
+  UNMARSHAL_WHOLE("TPMT_PUBLIC", Tss2_MU_TPMT_PUBLIC_Unmarshal, buf, len, out, err);
+}
+
+int dj_tpm_unmarshal_ek_template(const uint8_t *buf, size_t len, const TPMT_PUBLIC *dflt, TPMT_PUBLIC *out, dj_err *err)
+{
+  if (unmarshal_tpmt_public(buf, len, out, err) < 0)
+    return -1;
+  /* a template of another key type or size would make another EK than the one asked for */
+  if (out->type != dflt->type ||
+      (out->type == TPM2_ALG_RSA && out->parameters.rsaDetail.keyBits != dflt->parameters.rsaDetail.keyBits) ||
+      (out->type == TPM2_ALG_ECC && out->parameters.eccDetail.curveID != dflt->parameters.eccDetail.curveID))
+    return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "TPMT_PUBLIC: key type 0x%04x is not the EK's (0x%04x)",
+                         (unsigned) out->type, (unsigned) dflt->type);
+  return 0;
+}
+
 #define MARSHAL(what, fn, in, buf, len, err)                                                         \
   do {                                                                                               \
     size_t off_ = 0;                                                                                 \

@@ -22,6 +22,9 @@ int dj_tpm_unmarshal_attest(const uint8_t *buf, size_t len, TPMS_ATTEST *out, dj
 int dj_tpm_unmarshal_signature(const uint8_t *buf, size_t len, TPMT_SIGNATURE *out, dj_err *err);
 int dj_tpm_unmarshal_public(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out, dj_err *err);
 
+/* An EK template from NV: a whole TPMT_PUBLIC of the default template's type and key size or curve. */
+int dj_tpm_unmarshal_ek_template(const uint8_t *buf, size_t len, const TPMT_PUBLIC *dflt, TPMT_PUBLIC *out, dj_err *err);
+
 /* Marshal into a caller buffer of DJ_TPM_STRUCT_MAX bytes; *len is set. */
 int dj_tpm_marshal_public(const TPM2B_PUBLIC *pub, uint8_t *buf, size_t *len, dj_err *err);
 int dj_tpm_marshal_attest(const TPMS_ATTEST *att, uint8_t *buf, size_t *len, dj_err *err);

@@ -248,3 +248,25 @@ Test(eknv, a_template_with_trailing_bytes_is_refused)
 {
   malformed_template_is_refused(false);
 }
+
+Test(eknv, a_template_of_another_key_type_is_refused)
+{
+  /* one thing changed: the RSA EK's template at the P-256 EK's index would make an RSA "P-256 EK" */
+  TPM2B_PUBLIC tmpl;
+  dj_ek_template(DJ_EK_RSA2048, &tmpl);
+  uint8_t buf[sizeof(TPMT_PUBLIC)];
+  size_t len = 0;
+  cr_assert_eq(Tss2_MU_TPMT_PUBLIC_Marshal(&tmpl.publicArea, buf, sizeof buf, &len), TSS2_RC_SUCCESS);
+  nv_write(0x01c0000c, buf, len);
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  dj_err err = { 0 };
+  ESYS_TR ek = ESYS_TR_NONE;
+  TPM2B_PUBLIC pub;
+  int r = dj_tpm_ek_create(&tpm, DJ_EK_ECC_P256, &ek, &pub, &err);
+  dj_tpm_flush(&tpm, &ek);
+  dj_tpm_close(&tpm);
+  cr_assert_eq(r, -1, "an RSA template made the P-256 EK");
+  cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED, "%s", err.msg);
+  cr_assert(strstr(err.msg, "0x01c0000c") != NULL, "%s", err.msg);
+}

@@ -1,8 +1,10 @@
 /* tss2-mu unmarshalling: whole buffers only, bounded; keys and names. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <tss2/tss2_mu.h>
 
 #include "attest/codes.h"
+#include "attest/tpm.h"
 #include "attest/tpmstruct.h"
 #include "helpers.h"
 
@@ -101,4 +103,40 @@ Test(pcrsel, parse_format_compare)
   cr_assert_eq(dj_pcr_selection_parse("md5:1", &b, &err), -1);
   cr_assert_eq(dj_pcr_selection_parse("sha256:1+sha256:2", &b, &err), -1);
   cr_assert_eq(dj_pcr_selection_parse("", &b, &err), -1);
+}
+
+static size_t marshal_template(const TPMT_PUBLIC *t, uint8_t *buf, size_t size)
+{
+  size_t len = 0;
+  cr_assert_eq(Tss2_MU_TPMT_PUBLIC_Marshal(t, buf, size, &len), TSS2_RC_SUCCESS);
+  return len;
+}
+
+Test(tpmstruct, ek_template_must_be_the_ek_kind)
+{
+  TPM2B_PUBLIC rsa, p256, p384;
+  dj_ek_template(DJ_EK_RSA2048, &rsa);
+  dj_ek_template(DJ_EK_ECC_P256, &p256);
+  dj_ek_template(DJ_EK_ECC_P384, &p384);
+  uint8_t buf[DJ_TPM_STRUCT_MAX + 8];
+  dj_err err = { 0 };
+  TPMT_PUBLIC out;
+  size_t len = marshal_template(&p256.publicArea, buf, sizeof buf);
+  cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len, &p256.publicArea, &out, &err), 0, "%s", err.msg);
+  cr_assert_eq(out.parameters.eccDetail.curveID, TPM2_ECC_NIST_P256);
+  /* one thing changed each time: a byte more, another type, another curve, another RSA size */
+  cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len + 1, &p256.publicArea, &out, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED);
+  cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len, &rsa.publicArea, &out, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED);
+  len = marshal_template(&p384.publicArea, buf, sizeof buf);
+  cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len, &p256.publicArea, &out, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED, "%s", err.msg);
+  TPMT_PUBLIC rsa3072 = rsa.publicArea;
+  rsa3072.parameters.rsaDetail.keyBits = 3072;
+  len = marshal_template(&rsa3072, buf, sizeof buf);
+  cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len, &rsa.publicArea, &out, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED, "%s", err.msg);
+  len = marshal_template(&rsa.publicArea, buf, sizeof buf);
+  cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len, &rsa.publicArea, &out, &err), 0, "%s", err.msg);
 }
