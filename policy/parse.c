@@ -224,7 +224,14 @@ static void parse_hardware(struct pctx *c, json_t *hw, struct dj_operator_policy
   static const char *const members[] = { "ek_roots", "manufacturers", "inventory_required", "require_clock_safe",
                                          NULL };
   check_members(c, hw, "hardware", members);
-  req_string_list(c, hw, "ek_roots", "hardware", false, &out->ek_roots, &out->n_ek_roots);
+  if (req_string_list(c, hw, "ek_roots", "hardware", false, &out->ek_roots, &out->n_ek_roots) == 0)
+    for (size_t i = 0; i < out->n_ek_roots; i++) {
+      char p[DJ_JPATH_MAX];
+      dj_jpath_index(p, "hardware.ek_roots", i);
+      /* a relative path would depend on the verifier's working directory */
+      if (strncmp(out->ek_roots[i], "-----BEGIN CERTIFICATE-----", 27) != 0 && out->ek_roots[i][0] != '/')
+        perr(c, "%s: expected an absolute path or an inline PEM certificate", p);
+    }
   json_t *m;
   if (req_object(c, hw, "manufacturers", "hardware", &m) == 0) {
     if (json_object_size(m) == 0)

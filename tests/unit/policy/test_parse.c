@@ -157,6 +157,15 @@ Test(parse, operator_hardware_values)
          "hardware.require_clock_safe: expected a boolean, got string");
 }
 
+Test(parse, operator_ek_roots)
+{
+  json_t *j = fixture("demo-operator.json");
+  json_object_set_new(json_object_get(j, "hardware"), "ek_roots",
+                      json_pack("[s, s, s]", "/etc/donjon/root.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n",
+                                "roots/stm.pem"));
+  ERRORS(j, "hardware.ek_roots[2]: expected an absolute path or an inline PEM certificate");
+}
+
 Test(parse, operator_safe_defaults)
 {
   json_t *j = fixture("demo-operator.json");
