@@ -237,9 +237,6 @@ int dj_policy_evaluate(const struct dj_operator_policy *op, const struct dj_tena
   eval_operator_tpm(op, c, &v);
   eval_operator_node(op, c, &v);
   eval_tenant(t, c, &v);
-  /* deny by default: a decision without any rule is never an allow */
-  if (json_array_size(v.reasons) == 0)
-    v.allow = false;
   json_t *d = json_pack("{s:s, s:s, s:s, s:o}", "decision", v.allow ? "allow" : "deny", "tenant", nz(t->tenant),
                         "key", nz(c->key_id), "reasons", v.reasons);
   if (!d)
