@@ -2,6 +2,8 @@
  * typo in security configuration must not silently allow), and every error is collected with its
  * JSON path so `policy check` shows them all at once. */
 #include <ctype.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +221,18 @@ static void parse_vendor(struct pctx *c, const char *name, json_t *v, const char
   }
 }
 
+/* An inline root must at least be one X.509 certificate; paths are loaded by the verifier. */
+static bool pem_is_certificate(const char *pem)
+{
+  BIO *bio = BIO_new_mem_buf(pem, -1);
+  if (!bio)
+    return false;
+  X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+  BIO_free(bio);
+  X509_free(x);
+  return x != NULL;
+}
+
 static void parse_hardware(struct pctx *c, json_t *hw, struct dj_operator_policy *out)
 {
   static const char *const members[] = { "ek_roots", "manufacturers", "inventory_required", "require_clock_safe",
@@ -229,7 +243,10 @@ static void parse_hardware(struct pctx *c, json_t *hw, struct dj_operator_policy
       char p[DJ_JPATH_MAX];
       dj_jpath_index(p, "hardware.ek_roots", i);
       /* a relative path would depend on the verifier's working directory */
-      if (strncmp(out->ek_roots[i], "-----BEGIN CERTIFICATE-----", 27) != 0 && out->ek_roots[i][0] != '/')
+      if (strncmp(out->ek_roots[i], "-----BEGIN CERTIFICATE-----", 27) == 0) {
+        if (!pem_is_certificate(out->ek_roots[i]))
+          perr(c, "%s: inline PEM is not a certificate", p);
+      } else if (out->ek_roots[i][0] != '/')
         perr(c, "%s: expected an absolute path or an inline PEM certificate", p);
     }
   json_t *m;

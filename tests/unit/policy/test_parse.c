@@ -1,6 +1,9 @@
 /* Parsers: the demo documents parse; unknown properties, wrong types and bad values are refused
  * with their JSON paths, and every error of a document is reported, not only the first. */
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -157,13 +160,54 @@ Test(parse, operator_hardware_values)
          "hardware.require_clock_safe: expected a boolean, got string");
 }
 
+/* A self-signed P-256 certificate in PEM, made here (no fixture from elsewhere). */
+static char *make_root_pem(void)
+{
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  cr_assert(key && x);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *) "root", -1, -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(x));
+  X509_set_pubkey(x, key);
+  cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
+  BIO *bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, x);
+  char *data;
+  long n = BIO_get_mem_data(bio, &data);
+  char *pem = strndup(data, (size_t) n);
+  BIO_free(bio);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return pem;
+}
+
 Test(parse, operator_ek_roots)
 {
+  char *pem = make_root_pem();
   json_t *j = fixture("demo-operator.json");
   json_object_set_new(json_object_get(j, "hardware"), "ek_roots",
-                      json_pack("[s, s, s]", "/etc/donjon/root.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n",
+                      json_pack("[s, s, s, s]", "/etc/donjon/root.pem", pem, "-----BEGIN CERTIFICATE-----\nMIIB\n",
                                 "roots/stm.pem"));
-  ERRORS(j, "hardware.ek_roots[2]: expected an absolute path or an inline PEM certificate");
+  free(pem);
+  ERRORS(j, "hardware.ek_roots[2]: inline PEM is not a certificate",
+         "hardware.ek_roots[3]: expected an absolute path or an inline PEM certificate");
+}
+
+Test(parse, operator_ek_roots_inline)
+{
+  char *pem = make_root_pem();
+  json_t *j = fixture("demo-operator.json");
+  json_object_set_new(json_object_get(j, "hardware"), "ek_roots", json_pack("[s]", pem));
+  struct dj_operator_policy p;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_operator_policy_parse(j, &p, NULL, &err), 0, "%s", err.msg);
+  cr_assert_str_eq(p.ek_roots[0], pem);
+  dj_operator_policy_free(&p);
+  json_decref(j);
+  free(pem);
 }
 
 Test(parse, operator_safe_defaults)
