@@ -317,14 +317,15 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
   if (live_load(root, id, &l, err) < 0)
     return -1;
   int rc = -1;
+  char path[PATH_MAX];
+  _cleanup_close_ int fifo = -1;
   if (strcmp(l.status, "created") != 0) {
     dj_error(err, 0, "container \"%s\" is %s: only a created container can be started", id, l.status);
     goto out;
   }
-  char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s/exec.fifo", root, id);
   /* O_NONBLOCK: an init that died must not leave us waiting for a writer. */
-  _cleanup_close_ int fifo = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  fifo = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
   if (fifo < 0) {
     dj_error(err, errno, "start %s: open %s", id, path);
     goto out;

@@ -28,7 +28,7 @@ bool has(const char *text, const char *needle)
   return strstr(text, needle) != NULL;
 }
 
-static void sh(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void sh(const char *fmt, ...)
 {
   char cmd[8192];
   va_list ap;

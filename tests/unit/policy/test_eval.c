@@ -103,6 +103,11 @@ static void expect(int want, const char *const *failed, const char *rule, const 
     cr_assert_eq(is_failed, expected, "rule %s: %s", name, s);
     n_failed += is_failed;
   }
+  /* Every rule named as failed must be among the reasons, not merely absent. */
+  size_t n_want = 0;
+  while (failed && failed[n_want])
+    n_want++;
+  cr_assert_eq(n_failed, n_want, "%zu rules failed, %zu expected: %s", n_failed, n_want, s);
   if (rule) {
     json_t *x = reason_of(d, rule);
     cr_assert_not_null(x, "%s", s);
