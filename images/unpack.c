@@ -49,7 +49,8 @@ static uint64_t path_hash(const char *s, size_t n)
   return h ? h : 1;
 }
 
-static void pathset_add(struct pathset *s, const char *p)
+/* Insert a hash; false when it was already there. */
+static bool pathset_insert(struct pathset *s, uint64_t h)
 {
   if (2 * (s->n + 1) > s->cap) {
     struct pathset g = { .cap = s->cap ? 2 * s->cap : 1024 };
@@ -65,13 +66,25 @@ static void pathset_add(struct pathset *s, const char *p)
     free(s->slots);
     *s = g;
   }
-  uint64_t h = path_hash(p, strlen(p));
   size_t j = h & (s->cap - 1);
   while (s->slots[j] && s->slots[j] != h)
     j = (j + 1) & (s->cap - 1);
-  if (!s->slots[j]) {
-    s->slots[j] = h;
-    s->n++;
+  if (s->slots[j])
+    return false;
+  s->slots[j] = h;
+  s->n++;
+  return true;
+}
+
+/* A path and its ancestors: a directory this layer wrote into (even implicitly) is this layer's
+ * too, so an opaque whiteout keeps it and descends into it. Every insertion adds all ancestors, so
+ * an ancestor already present means the rest are. */
+static void pathset_add(struct pathset *s, const char *p)
+{
+  size_t n = strlen(p);
+  while (n > 0 && pathset_insert(s, path_hash(p, n))) {
+    const char *slash = memrchr(p, '/', n);
+    n = slash ? (size_t) (slash - p) : 0;
   }
 }
 
@@ -86,12 +99,131 @@ static bool pathset_has(const struct pathset *s, const char *p)
   return false;
 }
 
+/* The depth below the root of the directories seen, by inode. An entry's name is bounded in
+ * components, but through symlinks a short name can reach any depth: the bound is on where the
+ * entry really lands. */
+struct depth_slot {
+  dev_t dev;
+  ino_t ino;
+  unsigned depth; /* 0: free slot (the root itself is never stored) */
+};
+struct depthmap {
+  struct depth_slot *slots;
+  size_t cap, n;
+};
+
+static size_t depth_index(const struct depthmap *m, dev_t dev, ino_t ino)
+{
+  uint64_t h = ((uint64_t) ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t) dev;
+  size_t j = (size_t) (h >> 17) & (m->cap - 1);
+  while (m->slots[j].depth && (m->slots[j].dev != dev || m->slots[j].ino != ino))
+    j = (j + 1) & (m->cap - 1);
+  return j;
+}
+
+static void depth_put(struct depthmap *m, dev_t dev, ino_t ino, unsigned depth)
+{
+  if (2 * (m->n + 1) > m->cap) {
+    struct depthmap g = { .cap = m->cap ? 2 * m->cap : 1024 };
+    g.slots = dj_xcalloc(g.cap, sizeof *g.slots);
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->slots[i].depth) {
+        g.slots[depth_index(&g, m->slots[i].dev, m->slots[i].ino)] = m->slots[i];
+        g.n++;
+      }
+    free(m->slots);
+    *m = g;
+  }
+  struct depth_slot *s = &m->slots[depth_index(m, dev, ino)];
+  if (!s->depth)
+    m->n++;
+  *s = (struct depth_slot){ .dev = dev, .ino = ino, .depth = depth };
+}
+
+static unsigned depth_get(const struct depthmap *m, dev_t dev, ino_t ino)
+{
+  return m->cap ? m->slots[depth_index(m, dev, ino)].depth : 0;
+}
+
+/* A removed directory frees its inode for reuse: forget every depth rather than track which. */
+static void depth_clear(struct depthmap *m)
+{
+  if (m->cap)
+    memset(m->slots, 0, m->cap * sizeof *m->slots);
+  m->n = 0;
+}
+
 struct unpack {
   int rootfd;
+  dev_t root_dev;
+  ino_t root_ino;
   const struct dj_unpack_opts *o;
   uint64_t entries, total;
   struct pathset layer_paths;
+  struct depthmap depths;
 };
+
+static int unpack_init(struct unpack *u, int rootfd, const struct dj_unpack_opts *o, dj_err *err)
+{
+  memset(u, 0, sizeof *u);
+  u->rootfd = rootfd;
+  u->o = o;
+  struct stat st;
+  if (fstat(rootfd, &st) < 0)
+    return dj_error(err, errno, "unpack: stat the target directory");
+  u->root_dev = st.st_dev;
+  u->root_ino = st.st_ino;
+  return 0;
+}
+
+static void unpack_release(struct unpack *u)
+{
+  free(u->layer_paths.slots);
+  free(u->depths.slots);
+}
+
+/* How many directories below the root fd (a directory inside it) is: from the map, or by walking
+ * ".." up to the root (at most max_depth steps) for a directory made implicitly. */
+static int dir_depth(struct unpack *u, int fd, unsigned *out, dj_err *err)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return dj_error(err, errno, "stat its directory");
+  if (st.st_dev == u->root_dev && st.st_ino == u->root_ino) {
+    *out = 0;
+    return 0;
+  }
+  if ((*out = depth_get(&u->depths, st.st_dev, st.st_ino)) != 0)
+    return 0;
+  unsigned max = u->o->max_depth;
+  _cleanup_free_ struct stat *chain = dj_xcalloc((size_t) max + 1, sizeof *chain);
+  chain[0] = st;
+  _cleanup_close_ int cur = -1;
+  unsigned depth = 0, k;
+  for (k = 1; depth == 0; k++) {
+    if (k > max)
+      return dj_error(err, 0, "more than %u directories deep (through symbolic links)", max);
+    int up = openat(cur >= 0 ? cur : fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (up < 0)
+      return dj_error(err, errno, "open its parent directory");
+    if (cur >= 0)
+      close(cur);
+    cur = up;
+    struct stat ps;
+    if (fstat(up, &ps) < 0)
+      return dj_error(err, errno, "stat its parent directory");
+    if (ps.st_dev == u->root_dev && ps.st_ino == u->root_ino)
+      depth = k;
+    else if ((depth = depth_get(&u->depths, ps.st_dev, ps.st_ino)) != 0)
+      depth += k;
+    else
+      chain[k] = ps;
+  }
+  for (unsigned i = 0; i + 1 < k; i++)
+    depth_put(&u->depths, chain[i].st_dev, chain[i].st_ino, depth - i);
+  *out = depth;
+  return 0;
+}
 
 /* Normalise an entry name: no leading "/" or "./", no "." or empty components, "..": refused.
  * Writes "a/b/c" (or "" for the root itself) into out. */
@@ -154,12 +286,13 @@ static int parent_open(struct unpack *u, const char *path, char *base_out, dj_er
   return dj_steal_fd(&made);
 }
 
-static int remove_at(int dirfd, const char *name)
+static int remove_at(struct unpack *u, int dirfd, const char *name)
 {
   if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
     return 0;
   if (errno != EISDIR && errno != EPERM)
     return -1;
+  depth_clear(&u->depths);
   int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (sub >= 0) {
     dj_empty_dir(sub);
@@ -235,36 +368,52 @@ static int write_data(struct archive *a, int fd, int64_t size, dj_err *err)
   return 0;
 }
 
-/* Apply an opaque whiteout: remove what lower layers put in dir (this layer's entries stay). */
-static int opaque_apply(struct unpack *u, const char *dir, dj_err *err)
+/* Empty the directory dfd (at path rel) of what lower layers put there: an entry this layer did not
+ * write is removed whole; one it did (a directory it listed or wrote into) is kept and descended
+ * into, since everything beneath an opaque directory from lower layers is hidden too. */
+static int opaque_clear(struct unpack *u, int dfd, const char *rel, dj_err *err)
 {
-  int dfd = dj_openat2(u->rootfd, *dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
-  if (dfd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    return dj_error(err, errno, "open directory");
-  }
-  DIR *d = fdopendir(dfd);
+  int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return dj_error(err, errno, "read directory");
+  DIR *d = fdopendir(fd);
   if (d == NULL) {
-    close(dfd);
+    close(fd);
     return dj_error(err, errno, "read directory");
   }
   struct dirent *de;
   int r = 0;
-  char child[PATH_MAX + NAME_MAX + 2];
+  char child[PATH_MAX];
   while (r == 0 && (de = readdir(d)) != NULL) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
       continue;
-    if ((size_t) snprintf(child, sizeof child, "%.*s%s%s", PATH_MAX - NAME_MAX - 2, dir, *dir ? "/" : "",
-                          de->d_name) >= sizeof child)
+    /* A path too long to be an entry name cannot be one of this layer's entries. */
+    bool fits = (size_t) snprintf(child, sizeof child, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < sizeof child;
+    if (!fits || !pathset_has(&u->layer_paths, child)) {
+      if (remove_at(u, fd, de->d_name) < 0)
+        r = dj_error(err, errno, "remove %s", fits ? child : de->d_name);
       continue;
-    if (pathset_has(&u->layer_paths, child))
-      continue;
-    if (remove_at(dfd, de->d_name) < 0)
-      r = dj_error(err, errno, "remove %s", child);
+    }
+    int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub >= 0) {
+      r = opaque_clear(u, sub, child, err);
+      close(sub);
+    } else if (errno != ENOTDIR && errno != ELOOP) {
+      r = dj_error(err, errno, "open %s", child);
+    }
   }
   closedir(d);
   return r;
+}
+
+/* Apply an opaque whiteout to dir (this layer's entries stay, wherever they come in the tar). */
+static int opaque_apply(struct unpack *u, const char *dir, dj_err *err)
+{
+  _cleanup_close_ int dfd =
+    dj_openat2(u->rootfd, *dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+  if (dfd < 0)
+    return errno == ENOENT ? 0 : dj_error(err, errno, "open directory");
+  return opaque_clear(u, dfd, dir, err);
 }
 
 static int entry_whiteout(struct unpack *u, const char *path, const char *base, int pfd, dj_err *err)
@@ -277,7 +426,7 @@ static int entry_whiteout(struct unpack *u, const char *path, const char *base, 
   const char *victim = base + strlen(WH_PREFIX);
   if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0 || strchr(victim, '/'))
     return dj_error(err, 0, "whiteout of \"%s\" is invalid", victim);
-  if (remove_at(pfd, victim) < 0)
+  if (remove_at(u, pfd, victim) < 0)
     return dj_error(err, errno, "remove whited-out %s", victim);
   return 0;
 }
@@ -292,6 +441,11 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
   _cleanup_close_ int pfd = parent_open(u, path, base, err);
   if (pfd < 0)
     return -1;
+  unsigned pdepth = 0;
+  if (dir_depth(u, pfd, &pdepth, err) < 0)
+    return -1;
+  if (pdepth + 1 > o->max_depth)
+    return dj_error(err, 0, "more than %u directories deep (through symbolic links)", o->max_depth);
   if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
     return entry_whiteout(u, path, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, pfd, err);
 
@@ -309,7 +463,7 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
   bool exists = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
   /* Replace, never merge: only a directory over a directory is kept. */
   if (exists && !(type == AE_IFDIR && hardlink == NULL && S_ISDIR(st.st_mode))) {
-    if (remove_at(pfd, base) < 0)
+    if (remove_at(u, pfd, base) < 0)
       return dj_error(err, errno, "replace the existing entry");
     exists = false;
   }
@@ -360,6 +514,9 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
     fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
       return dj_error(err, errno, "open the directory");
+    if (fstat(fd, &st) < 0)
+      return dj_error(err, errno, "stat the directory");
+    depth_put(&u->depths, st.st_dev, st.st_ino, pdepth + 1);
     break;
   case AE_IFLNK: {
     const char *target = archive_entry_symlink(e);
@@ -490,13 +647,13 @@ static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PK
 
 int dj_unpack_tar_fd(int fd, enum dj_compression comp, const struct dj_unpack_opts *o, int dirfd, dj_err *err)
 {
-  struct unpack u = { .rootfd = dirfd, .o = o };
+  struct unpack u;
   struct dj_layer_stream *s = NULL;
-  if (dj_layer_stream_open(fd, comp, NULL, o->max_layer_size, -1, &s, err) < 0)
+  if (unpack_init(&u, dirfd, o, err) < 0 || dj_layer_stream_open(fd, comp, NULL, o->max_layer_size, -1, &s, err) < 0)
     return -1;
   int r = tar_unpack(&u, s, "tar", err);
   dj_layer_stream_free(s);
-  free(u.layer_paths.slots);
+  unpack_release(&u);
   if (r < 0)
     dj_empty_dir(dirfd);
   return r;
@@ -504,11 +661,11 @@ int dj_unpack_tar_fd(int fd, enum dj_compression comp, const struct dj_unpack_op
 
 int dj_image_unpack_fd(struct dj_image *img, EVP_PKEY *key, const struct dj_unpack_opts *o, int dirfd, dj_err *err)
 {
-  struct unpack u = { .rootfd = dirfd, .o = o };
-  int r = 0;
+  struct unpack u;
+  int r = unpack_init(&u, dirfd, o, err);
   for (size_t i = 0; r == 0 && i < img->n_layers; i++)
     r = layer_unpack(&u, img, i, key, err);
-  free(u.layer_paths.slots);
+  unpack_release(&u);
   if (r < 0)
     dj_empty_dir(dirfd); /* nothing half-done is left behind */
   return r;

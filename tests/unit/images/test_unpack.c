@@ -142,18 +142,25 @@ Test(unpack, absolute_names_stay_inside)
   assert_nothing_outside();
 }
 
-/* A symlink to / then a write through it lands inside DIR. */
+/* A symlink to / (or to the host directory that holds DIR) then a write through it: the link is
+ * resolved inside DIR, so the write lands there and nothing outside is touched. */
 Test(unpack, symlink_to_root_then_write_through_it)
 {
-  char target[4200];
+  char target[4200], pwned[64], inside[4300];
   snprintf(target, sizeof target, "%s", parent);
-  struct tentry e[] = { { 'l', "toroot", "/" }, { 'f', "toroot/pwned", .data = "x" },
+  snprintf(pwned, sizeof pwned, "dj-unpack-pwned-%d", (int) getpid());
+  char toroot_pwned[128];
+  snprintf(toroot_pwned, sizeof toroot_pwned, "toroot/%s", pwned);
+  struct tentry e[] = { { 'l', "toroot", "/" }, { 'f', toroot_pwned, .data = "x" },
                         { 'l', "toparent", target }, { 'f', "toparent/canary", .data = "overwritten" } };
   dj_err err = { 0 };
-  int r = unpack_one(e, 4, NULL, &err);
-  if (r == 0) {
-    assert_file("pwned", "x");
-  }
+  cr_assert_eq(unpack_one(e, 4, NULL, &err), 0, "%s", err.msg);
+  char host[128];
+  snprintf(host, sizeof host, "/%s", pwned);
+  cr_assert_neq(access(host, F_OK), 0, "%s was written on the host", host);
+  assert_file(pwned, "x");
+  snprintf(inside, sizeof inside, "%s/canary", parent + 1); /* DIR/<parent>/canary */
+  assert_file(inside, "overwritten");
   assert_nothing_outside();
 }
 
@@ -298,6 +305,43 @@ Test(unpack, ten_thousand_deep_directories_are_refused)
   free(name);
 }
 
+/* Names are bounded in components, but through a symlink a short name lands deeper: the bound is
+ * on where an entry really lands (here 100 + 100 directories, the default bound is 128). */
+Test(unpack, deep_directories_through_symlinks_are_refused)
+{
+  char chain[256] = "", through[260];
+  for (int i = 0; i < 100; i++)
+    strcat(chain, i ? "/a" : "a");
+  snprintf(through, sizeof through, "s/%s", chain);
+  struct tentry e[] = { { 'd', chain }, { 'l', "s", chain }, { 'd', through } };
+  assert_refused(e, 3, "directories deep (through symbolic links)");
+  /* the same with the deep directories made implicitly, as parents of a file */
+  char file[270];
+  snprintf(file, sizeof file, "%s/f", through);
+  struct tentry f[] = { { 'd', chain }, { 'l', "s", chain }, { 'f', file, .data = "x" } };
+  assert_refused(f, 3, "directories deep (through symbolic links)");
+}
+
+Test(unpack, depth_through_symlinks_counts_each_directory)
+{
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  o.max_depth = 8;
+  /* a/b/c/d is 4 deep; s/e/f/g/h lands at 8 (allowed), s/e/f/g/h/i at 9 (refused) */
+  struct tentry ok[] = { { 'd', "a/b/c/d" }, { 'l', "s", "a/b/c/d" }, { 'f', "s/e/f/g/h", .data = "8" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(ok, 3, &o, &err), 0, "%s", err.msg);
+  assert_file("a/b/c/d/e/f/g/h", "8");
+  char root[4200];
+  snprintf(root, sizeof root, "%s/root", parent);
+  tt_rmrf(root);
+  struct tentry deep[] = { { 'd', "a/b/c/d" }, { 'l', "s", "a/b/c/d" }, { 'd', "s/e/f/g" }, { 'f', "s/e/f/g/h/i", .data = "9" } };
+  cr_assert_eq(unpack_one(deep, 4, &o, &err), -1);
+  cr_assert(strstr(err.msg, "more than 8 directories deep") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "s/e/f/g/h/i") != NULL, "%s", err.msg);
+  cr_assert_eq(tt_count(root), -1, "a failed unpack left %s behind", root);
+}
+
 Test(unpack, duplicate_entries_replace_not_merge)
 {
   struct tentry e[] = { { 'f', "f", .data = "one" }, { 'f', "f", .data = "two" },
@@ -331,6 +375,45 @@ Test(unpack, whiteouts_and_opaque_directories_across_layers)
   free(d);
   free(x);
   free(wh);
+  free(t[0].p);
+  free(t[1].p);
+}
+
+/* An opaque directory hides everything lower layers put beneath it, also inside the directories
+ * this layer keeps (listed, or made as parents of its own entries), and wherever the marker comes
+ * in the tar. */
+Test(unpack, opaque_directory_hides_lower_content_at_every_depth)
+{
+  struct tentry l1[] = { { 'd', "d" },
+                         { 'f', "d/gone", .data = "1" },
+                         { 'd', "d/sub" },
+                         { 'f', "d/sub/lower", .data = "1" },
+                         { 'd', "d/impl" },
+                         { 'f', "d/impl/old", .data = "1" },
+                         { 'd', "d/impl/deeper" },
+                         { 'f', "d/impl/deeper/old", .data = "1" },
+                         { 'f', "other", .data = "1" } };
+  struct tentry l2[] = { { 'd', "d/sub" }, { 'f', "d/sub/upper", .data = "2" }, { 'f', "d/impl/x", .data = "2" },
+                         { 'f', "d/.wh..wh..opq", .data = "" } };
+  struct tbuf t[2] = { tt_tar(l1, 9), tt_tar(l2, 4) };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_layers(t, 2, NULL, &err), 0, "%s", err.msg);
+  assert_file("d/sub/upper", "2");
+  assert_file("d/impl/x", "2");
+  assert_file("other", "1");
+  const char *hidden[] = { "d/gone", "d/sub/lower", "d/impl/old", "d/impl/deeper" };
+  for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+    char *p = rootpath(hidden[i]);
+    cr_assert_neq(access(p, F_OK), 0, "%s from the lower layer survived the opaque directory", hidden[i]);
+    free(p);
+  }
+  char *d = rootpath("d"), *sub = rootpath("d/sub"), *impl = rootpath("d/impl");
+  cr_assert_eq(tt_count(d), 2, "d holds sub and impl only");
+  cr_assert_eq(tt_count(sub), 1);
+  cr_assert_eq(tt_count(impl), 1);
+  free(d);
+  free(sub);
+  free(impl);
   free(t[0].p);
   free(t[1].p);
 }
