@@ -11,6 +11,7 @@
 #include "images/b64.h"
 #include "images/convert.h"
 #include "images/jwe.h"
+#include "images/layerstream.h"
 #include "images/layout.h"
 #include "images/ocicrypt.h"
 #include "images/unpack.h"
@@ -20,12 +21,13 @@ static char *parent;
 static EVP_PKEY *rsa, *ec;
 static char plain_ref[4200], enc_ref[4400], enc_dir[4096], root[4200];
 
-static void build(bool gzip)
+/* comp: 0 tar, 1 tar+gzip, 2 tar+zstd */
+static void build_comp(int comp)
 {
   struct tentry e[] = { { 'd', "bin" }, { 'f', "bin/hello", .data = "#!/bin/sh\necho hello\n", .mode = 0755 },
                         { 'f', "data", .data = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } };
   struct tbuf t = tt_tar(e, 3);
-  char *layout = tt_layout(parent, "plain", &t, 1, gzip);
+  char *layout = tt_layout_comp(parent, "plain", &t, 1, comp);
   snprintf(plain_ref, sizeof plain_ref, "oci:%s:latest", layout);
   snprintf(enc_dir, sizeof enc_dir, "%s/enc", parent);
   snprintf(enc_ref, sizeof enc_ref, "oci:%s:latest", enc_dir);
@@ -35,6 +37,11 @@ static void build(bool gzip)
   cr_assert_eq(dj_image_encrypt(plain_ref, enc_ref, keys, 2, &err), 0, "%s", err.msg);
   free(layout);
   free(t.p);
+}
+
+static void build(bool gzip)
+{
+  build_comp(gzip ? 1 : 0);
 }
 
 static void setup(void)
@@ -348,4 +355,116 @@ Test(ocicrypt, existing_layout_keeps_other_tags)
   dj_image_free(img);
   /* the "latest" written last is the EC-only one: RSA no longer opens it */
   expect_unpack_fails(rsa, "no recipient for a RSA key");
+}
+
+/* Every layer media type, encrypted and back: tar, tar+gzip, tar+zstd. */
+Test(ocicrypt, every_media_type_encrypts_unpacks_and_decrypts)
+{
+  static const char *const types[] = { "application/vnd.oci.image.layer.v1.tar",
+                                       "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "application/vnd.oci.image.layer.v1.tar+zstd" };
+  for (int comp = 0; comp < 3; comp++) {
+    tt_rmrf(parent);
+    free(parent);
+    parent = tt_tmpdir();
+    build_comp(comp);
+    struct dj_image *img = NULL;
+    dj_err err = { 0 };
+    cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+    char want[128];
+    snprintf(want, sizeof want, "%s+encrypted", types[comp]);
+    cr_assert_str_eq(img->layers[0].media_type, want);
+    dj_image_free(img);
+    cr_assert_eq(unpack(ec, &err), 0, "%s: %s", want, err.msg);
+    char p[4300];
+    snprintf(p, sizeof p, "%s/bin/hello", root);
+    char *c = tt_read(p, NULL);
+    cr_assert_str_eq(c, "#!/bin/sh\necho hello\n");
+    free(c);
+    char dec_ref[4300];
+    snprintf(dec_ref, sizeof dec_ref, "oci:%s/dec:x", parent);
+    cr_assert_eq(dj_image_decrypt(enc_ref, dec_ref, rsa, &err), 0, "%s: %s", want, err.msg);
+    struct dj_image *a = NULL, *b = NULL;
+    cr_assert_eq(dj_image_open(plain_ref, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(dj_image_open(dec_ref, &b, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(b->layers[0].media_type, types[comp]);
+    cr_assert_str_eq(a->layers[0].digest, b->layers[0].digest);
+    cr_assert_eq(a->layers[0].size, b->layers[0].size);
+    dj_image_free(a);
+    dj_image_free(b);
+  }
+}
+
+/* No plaintext before the HMAC: opening the layer's stream (which hands out the first decrypted
+ * byte) fails on a tampered ciphertext, so neither zlib nor libarchive ever sees a byte of it. */
+Test(ocicrypt, the_layer_stream_is_refused_before_any_byte_on_a_bad_hmac)
+{
+  tt_rewrite_layer(enc_dir, 0, flip_middle, NULL);
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  struct dj_layer_reader *r = NULL;
+  cr_assert_eq(dj_layer_reader_open(img, 0, rsa, 1u << 30, -1, &r, &err), -1, "the stream opened");
+  cr_assert_null(r);
+  cr_assert(strstr(err.msg, "HMAC mismatch") != NULL, "%s", err.msg);
+  dj_image_free(img);
+}
+
+/* No time-of-check/time-of-use gap: once the layer is staged and its HMAC checked, changing the
+ * blob in the layout changes nothing of what is decrypted. */
+Test(ocicrypt, a_blob_changed_after_the_check_is_not_what_is_decrypted)
+{
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  struct dj_layer_reader *r = NULL;
+  cr_assert_eq(dj_layer_reader_open(img, 0, rsa, 1u << 30, -1, &r, &err), 0, "%s", err.msg);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/blobs/sha256/%s", enc_dir, img->layers[0].digest + 7);
+  size_t n = 0;
+  uint8_t *blob = (uint8_t *) tt_read(p, &n);
+  for (size_t i = 0; i < n; i++)
+    blob[i] ^= 0x5a;
+  tt_write(p, blob, n); /* the same size, every byte changed */
+  free(blob);
+  char plain[DJ_DIGEST_MAX];
+  cr_assert_eq(dj_layer_reader_finish(r, plain, &err), 0, "the changed blob reached the decryptor: %s", err.msg);
+  cr_assert_str_eq(plain, r->secret.digest);
+  dj_layer_reader_free(r);
+  dj_image_free(img);
+}
+
+/* inspect names every kind of recipient; other kinds than jwe are kept when an image is copied. */
+static void add_other_recipients(json_t *m, void *arg)
+{
+  json_t *ann = json_object_get(json_array_get(json_object_get(m, "layers"), 0), "annotations");
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.provider.kbs", json_string("e30="));
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.pkcs7", json_string("MA=="));
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.pgp", json_string("AA=="));
+}
+
+Test(ocicrypt, recipient_kinds_are_listed_and_kept)
+{
+  tt_rewrite_manifest(enc_dir, add_other_recipients, NULL);
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  char kinds[256];
+  dj_ocicrypt_recipient_kinds(img->layers[0].annotations, kinds, sizeof kinds);
+  dj_image_free(img);
+  const char *want[] = { "jwe", "provider:kbs", "pkcs7", "pgp" };
+  for (size_t i = 0; i < 4; i++)
+    cr_assert(strstr(kinds, want[i]) != NULL, "%s not in \"%s\"", want[i], kinds);
+  /* copied (encrypt leaves an encrypted layer as it is): every recipient annotation survives */
+  char copy_ref[4400];
+  snprintf(copy_ref, sizeof copy_ref, "oci:%s/copy:y", parent);
+  EVP_PKEY *keys[1] = { ec };
+  cr_assert_eq(dj_image_encrypt(enc_ref, copy_ref, keys, 1, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_image_open(copy_ref, &img, &err), 0, "%s", err.msg);
+  char again[256];
+  dj_ocicrypt_recipient_kinds(img->layers[0].annotations, again, sizeof again);
+  cr_assert_str_eq(again, kinds);
+  dj_image_free(img);
+  /* and the jwe recipient still opens it */
+  cr_assert_eq(unpack(rsa, &err), 0, "%s", err.msg);
 }
