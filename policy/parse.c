@@ -233,22 +233,32 @@ static bool pem_is_certificate(const char *pem)
   return x != NULL;
 }
 
+/* Each entry an absolute path or an inline PEM certificate. */
+static void cert_sources(struct pctx *c, const char *path, char *const *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    char p[DJ_JPATH_MAX];
+    dj_jpath_index(p, path, i);
+    /* a relative path would depend on the verifier's working directory */
+    if (strncmp(v[i], "-----BEGIN CERTIFICATE-----", 27) == 0) {
+      if (!pem_is_certificate(v[i]))
+        perr(c, "%s: inline PEM is not a certificate", p);
+    } else if (v[i][0] != '/')
+      perr(c, "%s: expected an absolute path or an inline PEM certificate", p);
+  }
+}
+
 static void parse_hardware(struct pctx *c, json_t *hw, struct dj_operator_policy *out)
 {
-  static const char *const members[] = { "ek_roots", "manufacturers", "inventory_required", "require_clock_safe",
-                                         NULL };
+  static const char *const members[] = { "ek_roots", "ek_intermediates", "manufacturers", "inventory_required",
+                                         "require_clock_safe", NULL };
   check_members(c, hw, "hardware", members);
   if (req_string_list(c, hw, "ek_roots", "hardware", false, &out->ek_roots, &out->n_ek_roots) == 0)
-    for (size_t i = 0; i < out->n_ek_roots; i++) {
-      char p[DJ_JPATH_MAX];
-      dj_jpath_index(p, "hardware.ek_roots", i);
-      /* a relative path would depend on the verifier's working directory */
-      if (strncmp(out->ek_roots[i], "-----BEGIN CERTIFICATE-----", 27) == 0) {
-        if (!pem_is_certificate(out->ek_roots[i]))
-          perr(c, "%s: inline PEM is not a certificate", p);
-      } else if (out->ek_roots[i][0] != '/')
-        perr(c, "%s: expected an absolute path or an inline PEM certificate", p);
-    }
+    cert_sources(c, "hardware.ek_roots", out->ek_roots, out->n_ek_roots);
+  json_t *inter = json_object_get(hw, "ek_intermediates");
+  if (inter && string_list(c, inter, "hardware.ek_intermediates", true, &out->ek_intermediates,
+                           &out->n_ek_intermediates) == 0)
+    cert_sources(c, "hardware.ek_intermediates", out->ek_intermediates, out->n_ek_intermediates);
   json_t *m;
   if (req_object(c, hw, "manufacturers", "hardware", &m) == 0) {
     if (json_object_size(m) == 0)
@@ -384,6 +394,7 @@ int dj_operator_policy_parse(json_t *doc, struct dj_operator_policy *out, struct
 void dj_operator_policy_free(struct dj_operator_policy *p)
 {
   strv_free(p->ek_roots, p->n_ek_roots);
+  strv_free(p->ek_intermediates, p->n_ek_intermediates);
   for (size_t i = 0; i < p->n_vendors; i++) {
     free(p->vendors[i].manufacturer);
     free(p->vendors[i].denied_firmware);

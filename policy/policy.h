@@ -47,6 +47,8 @@ struct dj_site {
 struct dj_operator_policy {
   char **ek_roots;                    /* PEM file paths or inline PEM */
   size_t n_ek_roots;
+  char **ek_intermediates;            /* untrusted CA certificates that may complete a path */
+  size_t n_ek_intermediates;
   struct dj_tpm_vendor *vendors;      /* allowed TPM manufacturers */
   size_t n_vendors;
   bool inventory_required;

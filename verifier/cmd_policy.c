@@ -23,6 +23,8 @@ static void summary_operator(const struct dj_operator_policy *p)
 {
   printf("operator policy\n");
   printf("  EK roots: %zu\n", p->n_ek_roots);
+  if (p->n_ek_intermediates)
+    printf("  EK intermediates: %zu\n", p->n_ek_intermediates);
   for (size_t i = 0; i < p->n_vendors; i++) {
     const struct dj_tpm_vendor *v = &p->vendors[i];
     printf("  TPM manufacturer %s: firmware >= %" PRIu64, v->manufacturer, v->min_firmware);

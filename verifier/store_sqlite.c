@@ -1,0 +1,742 @@
+/* The SQLite store (WAL): one connection per worker thread, writes serialised by a process-wide
+ * mutex (cheaper than SQLite's busy wait) and by SQLite's own lock across processes. Migrations are
+ * numbered; each runs in its own transaction and bumps PRAGMA user_version. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "verifier/audit.h"
+#include "verifier/store.h"
+
+static const char *const migrations[] = {
+  /* 1: the first schema */
+  "CREATE TABLE nodes (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
+  " ek_public BLOB NOT NULL, ek_cert BLOB, ek_manufacturer TEXT NOT NULL, ek_model TEXT NOT NULL,"
+  " ek_version TEXT NOT NULL, ek_key_type TEXT NOT NULL, ak_public BLOB, new_ak BLOB,"
+  " new_ak_activated INTEGER NOT NULL, site TEXT NOT NULL, jurisdiction TEXT NOT NULL, hw_class TEXT NOT NULL,"
+  " in_inventory INTEGER NOT NULL, has_counters INTEGER NOT NULL, reset_count INTEGER NOT NULL,"
+  " restart_count INTEGER NOT NULL, clock INTEGER NOT NULL, reason TEXT NOT NULL,"
+  " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+  "CREATE TABLE enroll_challenges (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, ak_public BLOB NOT NULL,"
+  " sealed_secret BLOB NOT NULL, expires_ms INTEGER NOT NULL);"
+  "CREATE TABLE inventory (ek_digest TEXT PRIMARY KEY, name TEXT NOT NULL, site TEXT NOT NULL,"
+  " jurisdiction TEXT NOT NULL, hw_class TEXT NOT NULL);"
+  "CREATE TABLE nonces (nonce BLOB PRIMARY KEY, node_id TEXT NOT NULL, issued_ms INTEGER NOT NULL,"
+  " expires_ms INTEGER NOT NULL, instance TEXT NOT NULL, mono_ms INTEGER NOT NULL, used INTEGER NOT NULL);"
+  "CREATE INDEX nonces_node ON nonces (node_id, expires_ms);"
+  "CREATE TABLE keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, sealed BLOB NOT NULL,"
+  " public_pem TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+  "CREATE TABLE policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+  "CREATE TABLE audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, hash BLOB NOT NULL);"
+  "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, hash BLOB NOT NULL,"
+  " sig BLOB NOT NULL);",
+};
+
+enum stmt_id {
+  S_BEGIN, S_COMMIT, S_ROLLBACK,
+  S_NODE_GET, S_NODE_PUT, S_NODE_LIST,
+  S_ENROLL_PUT, S_ENROLL_GET, S_ENROLL_DEL,
+  S_INV_PUT, S_INV_GET,
+  S_NONCE_PUT, S_NONCE_USE, S_NONCE_GET, S_NONCE_COUNT, S_NONCE_PURGE,
+  S_KEY_PUT, S_KEY_GET, S_KEY_LIST,
+  S_POLICY_PUT, S_POLICY_GET,
+  S_AUDIT_HEAD, S_AUDIT_PUT, S_AUDIT_LIST,
+  S_CP_PUT, S_CP_LIST,
+  S_COUNT
+};
+
+#define NODE_COLS                                                                                          \
+  "id, name, status, ek_public, ek_cert, ek_manufacturer, ek_model, ek_version, ek_key_type, ak_public, new_ak," \
+  " new_ak_activated, site, jurisdiction, hw_class, in_inventory, has_counters, reset_count, restart_count, clock," \
+  " reason, created_ms, updated_ms"
+
+static const char *const sql[S_COUNT] = {
+  [S_BEGIN] = "BEGIN IMMEDIATE",
+  [S_COMMIT] = "COMMIT",
+  [S_ROLLBACK] = "ROLLBACK",
+  [S_NODE_GET] = "SELECT " NODE_COLS " FROM nodes WHERE id = ?1",
+  [S_NODE_PUT] = "INSERT OR REPLACE INTO nodes (" NODE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                 " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+  [S_NODE_LIST] = "SELECT " NODE_COLS " FROM nodes ORDER BY id",
+  [S_ENROLL_PUT] = "INSERT INTO enroll_challenges (id, node_id, ak_public, sealed_secret, expires_ms)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [S_ENROLL_GET] = "SELECT id, node_id, ak_public, sealed_secret, expires_ms FROM enroll_challenges WHERE id = ?1",
+  [S_ENROLL_DEL] = "DELETE FROM enroll_challenges WHERE id = ?1",
+  [S_INV_PUT] = "INSERT OR REPLACE INTO inventory (ek_digest, name, site, jurisdiction, hw_class)"
+                " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [S_INV_GET] = "SELECT ek_digest, name, site, jurisdiction, hw_class FROM inventory WHERE ek_digest = ?1",
+  [S_NONCE_PUT] = "INSERT INTO nonces (nonce, node_id, issued_ms, expires_ms, instance, mono_ms, used)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+  [S_NONCE_USE] = "UPDATE nonces SET used = 1 WHERE nonce = ?1 AND used = 0",
+  [S_NONCE_GET] = "SELECT nonce, node_id, issued_ms, expires_ms, instance, mono_ms FROM nonces WHERE nonce = ?1",
+  [S_NONCE_COUNT] = "SELECT count(*) FROM nonces WHERE node_id = ?1 AND used = 0 AND expires_ms >= ?2",
+  [S_NONCE_PURGE] = "DELETE FROM nonces WHERE expires_ms < ?1",
+  [S_KEY_PUT] = "INSERT OR REPLACE INTO keys (id, tenant, kind, sealed, public_pem, created_ms)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+  [S_KEY_GET] = "SELECT id, tenant, kind, sealed, public_pem, created_ms FROM keys WHERE id = ?1",
+  [S_KEY_LIST] = "SELECT id, tenant, kind, sealed, public_pem, created_ms FROM keys WHERE tenant = ?1 ORDER BY id",
+  [S_POLICY_PUT] = "INSERT OR REPLACE INTO policies (name, doc) VALUES (?1, ?2)",
+  [S_POLICY_GET] = "SELECT doc FROM policies WHERE name = ?1",
+  [S_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+  [S_AUDIT_PUT] = "INSERT INTO audit (seq, record, hash) VALUES (?1, ?2, ?3)",
+  [S_AUDIT_LIST] = "SELECT seq, record, hash FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+  [S_CP_PUT] = "INSERT OR REPLACE INTO checkpoints (seq, time_ms, hash, sig) VALUES (?1, ?2, ?3, ?4)",
+  [S_CP_LIST] = "SELECT seq, time_ms, hash, sig FROM checkpoints ORDER BY seq",
+};
+
+/* Writers of this process, in every thread: one at a time. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct sqlite_store {
+  struct dj_store base;
+  sqlite3 *db;
+  sqlite3_stmt *stmt[S_COUNT];
+  bool in_tx;
+};
+
+static struct sqlite_store *impl(struct dj_store *st)
+{
+  return (struct sqlite_store *) st;
+}
+
+static int db_error(struct sqlite_store *s, dj_err *err, const char *what)
+{
+  return dj_error(err, 0, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* The prepared statement, reset and unbound. */
+static sqlite3_stmt *stmt(struct sqlite_store *s, enum stmt_id id, dj_err *err)
+{
+  if (s->stmt[id] == NULL && sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
+    db_error(s, err, sql[id]);
+    return NULL;
+  }
+  sqlite3_reset(s->stmt[id]);
+  sqlite3_clear_bindings(s->stmt[id]);
+  return s->stmt[id];
+}
+
+/* Run a statement that returns no row. */
+static int step_done(struct sqlite_store *s, sqlite3_stmt *q, const char *what, dj_err *err)
+{
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE)
+    return db_error(s, err, what);
+  return 0;
+}
+
+static void col_text(sqlite3_stmt *q, int i, char *out, size_t size)
+{
+  const unsigned char *t = sqlite3_column_text(q, i);
+  snprintf(out, size, "%s", t ? (const char *) t : "");
+}
+
+static void col_blob(sqlite3_stmt *q, int i, uint8_t *out, size_t size, size_t *len)
+{
+  const void *b = sqlite3_column_blob(q, i);
+  size_t n = (size_t) sqlite3_column_bytes(q, i);
+  *len = b && n <= size ? n : 0;
+  if (*len)
+    memcpy(out, b, n);
+}
+
+static void bind_text(sqlite3_stmt *q, int i, const char *s)
+{
+  sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static void bind_blob(sqlite3_stmt *q, int i, const void *b, size_t n)
+{
+  if (n == 0)
+    sqlite3_bind_null(q, i);
+  else
+    sqlite3_bind_blob(q, i, b, (int) n, SQLITE_TRANSIENT);
+}
+
+static void s_close(struct dj_store *st)
+{
+  struct sqlite_store *s = impl(st);
+  if (s == NULL)
+    return;
+  if (s->in_tx)
+    st->ops->rollback(st);
+  for (int i = 0; i < S_COUNT; i++)
+    sqlite3_finalize(s->stmt[i]);
+  sqlite3_close(s->db);
+  free(s);
+}
+
+static int s_begin(struct dj_store *st, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  pthread_mutex_lock(&write_lock);
+  sqlite3_stmt *q = stmt(s, S_BEGIN, err);
+  if (q == NULL || step_done(s, q, "begin", err) < 0) {
+    pthread_mutex_unlock(&write_lock);
+    return -1;
+  }
+  s->in_tx = true;
+  return 0;
+}
+
+static int s_commit(struct dj_store *st, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_COMMIT, err);
+  int r = q ? step_done(s, q, "commit", err) : -1;
+  if (r < 0) {
+    sqlite3_stmt *rb = stmt(s, S_ROLLBACK, NULL);
+    if (rb)
+      sqlite3_step(rb), sqlite3_reset(rb);
+  }
+  s->in_tx = false;
+  pthread_mutex_unlock(&write_lock);
+  return r;
+}
+
+static void s_rollback(struct dj_store *st)
+{
+  struct sqlite_store *s = impl(st);
+  if (!s->in_tx)
+    return;
+  sqlite3_stmt *q = stmt(s, S_ROLLBACK, NULL);
+  if (q)
+    sqlite3_step(q), sqlite3_reset(q);
+  s->in_tx = false;
+  pthread_mutex_unlock(&write_lock);
+}
+
+static void node_row(sqlite3_stmt *q, struct dj_vnode *n)
+{
+  memset(n, 0, sizeof *n);
+  col_text(q, 0, n->id, sizeof n->id);
+  col_text(q, 1, n->name, sizeof n->name);
+  col_text(q, 2, n->status, sizeof n->status);
+  col_blob(q, 3, n->ek_public, sizeof n->ek_public, &n->ek_public_len);
+  col_blob(q, 4, n->ek_cert, sizeof n->ek_cert, &n->ek_cert_len);
+  col_text(q, 5, n->ek_manufacturer, sizeof n->ek_manufacturer);
+  col_text(q, 6, n->ek_model, sizeof n->ek_model);
+  col_text(q, 7, n->ek_version, sizeof n->ek_version);
+  col_text(q, 8, n->ek_key_type, sizeof n->ek_key_type);
+  col_blob(q, 9, n->ak_public, sizeof n->ak_public, &n->ak_public_len);
+  col_blob(q, 10, n->new_ak, sizeof n->new_ak, &n->new_ak_len);
+  n->new_ak_activated = sqlite3_column_int(q, 11) != 0;
+  col_text(q, 12, n->site, sizeof n->site);
+  col_text(q, 13, n->jurisdiction, sizeof n->jurisdiction);
+  col_text(q, 14, n->hw_class, sizeof n->hw_class);
+  n->in_inventory = sqlite3_column_int(q, 15) != 0;
+  n->has_counters = sqlite3_column_int(q, 16) != 0;
+  n->reset_count = (uint32_t) sqlite3_column_int64(q, 17);
+  n->restart_count = (uint32_t) sqlite3_column_int64(q, 18);
+  n->clock = (uint64_t) sqlite3_column_int64(q, 19);
+  col_text(q, 20, n->reason, sizeof n->reason);
+  n->created_ms = sqlite3_column_int64(q, 21);
+  n->updated_ms = sqlite3_column_int64(q, 22);
+}
+
+static int s_node_get(struct dj_store *st, const char *id, struct dj_vnode *out, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NODE_GET, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, id);
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW)
+    node_row(q, out);
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_error(s, err, "node get");
+  return rc == SQLITE_ROW;
+}
+
+static int s_node_put(struct dj_store *st, const struct dj_vnode *n, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NODE_PUT, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, n->id);
+  bind_text(q, 2, n->name);
+  bind_text(q, 3, n->status);
+  sqlite3_bind_blob(q, 4, n->ek_public, (int) n->ek_public_len, SQLITE_TRANSIENT);
+  bind_blob(q, 5, n->ek_cert, n->ek_cert_len);
+  bind_text(q, 6, n->ek_manufacturer);
+  bind_text(q, 7, n->ek_model);
+  bind_text(q, 8, n->ek_version);
+  bind_text(q, 9, n->ek_key_type);
+  bind_blob(q, 10, n->ak_public, n->ak_public_len);
+  bind_blob(q, 11, n->new_ak, n->new_ak_len);
+  sqlite3_bind_int(q, 12, n->new_ak_activated);
+  bind_text(q, 13, n->site);
+  bind_text(q, 14, n->jurisdiction);
+  bind_text(q, 15, n->hw_class);
+  sqlite3_bind_int(q, 16, n->in_inventory);
+  sqlite3_bind_int(q, 17, n->has_counters);
+  sqlite3_bind_int64(q, 18, n->reset_count);
+  sqlite3_bind_int64(q, 19, n->restart_count);
+  sqlite3_bind_int64(q, 20, (sqlite3_int64) n->clock);
+  bind_text(q, 21, n->reason);
+  sqlite3_bind_int64(q, 22, n->created_ms);
+  sqlite3_bind_int64(q, 23, n->updated_ms);
+  return step_done(s, q, "node put", err);
+}
+
+static int s_node_list(struct dj_store *st, int (*cb)(const struct dj_vnode *, void *), void *ctx, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NODE_LIST, err);
+  if (q == NULL)
+    return -1;
+  int rc;
+  struct dj_vnode *n = dj_xmalloc(sizeof *n);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    node_row(q, n);
+    if (cb(n, ctx) < 0)
+      break;
+  }
+  free(n);
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(s, err, "node list");
+}
+
+static int s_enroll_put(struct dj_store *st, const struct dj_venroll *e, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_ENROLL_PUT, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, e->id);
+  bind_text(q, 2, e->node_id);
+  sqlite3_bind_blob(q, 3, e->ak_public, (int) e->ak_public_len, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(q, 4, e->sealed_secret, (int) e->sealed_secret_len, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(q, 5, e->expires_ms);
+  return step_done(s, q, "enrolment challenge put", err);
+}
+
+static int s_enroll_take(struct dj_store *st, const char *id, struct dj_venroll *out, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_ENROLL_GET, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, id);
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    col_text(q, 0, out->id, sizeof out->id);
+    col_text(q, 1, out->node_id, sizeof out->node_id);
+    col_blob(q, 2, out->ak_public, sizeof out->ak_public, &out->ak_public_len);
+    col_blob(q, 3, out->sealed_secret, sizeof out->sealed_secret, &out->sealed_secret_len);
+    out->expires_ms = sqlite3_column_int64(q, 4);
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW)
+    return rc == SQLITE_DONE ? 0 : db_error(s, err, "enrolment challenge get");
+  q = stmt(s, S_ENROLL_DEL, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, id);
+  return step_done(s, q, "enrolment challenge delete", err) < 0 ? -1 : 1;
+}
+
+static int s_inventory_put(struct dj_store *st, const struct dj_vinventory *e, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_INV_PUT, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, e->ek_digest);
+  bind_text(q, 2, e->name);
+  bind_text(q, 3, e->site);
+  bind_text(q, 4, e->jurisdiction);
+  bind_text(q, 5, e->hw_class);
+  return step_done(s, q, "inventory put", err);
+}
+
+static int s_inventory_get(struct dj_store *st, const char *ek_digest, struct dj_vinventory *out, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_INV_GET, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, ek_digest);
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW) {
+    col_text(q, 0, out->ek_digest, sizeof out->ek_digest);
+    col_text(q, 1, out->name, sizeof out->name);
+    col_text(q, 2, out->site, sizeof out->site);
+    col_text(q, 3, out->jurisdiction, sizeof out->jurisdiction);
+    col_text(q, 4, out->hw_class, sizeof out->hw_class);
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_error(s, err, "inventory get");
+  return rc == SQLITE_ROW;
+}
+
+static int s_nonce_put(struct dj_store *st, const struct dj_vnonce *n, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NONCE_PUT, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_blob(q, 1, n->nonce, 32, SQLITE_TRANSIENT);
+  bind_text(q, 2, n->node_id);
+  sqlite3_bind_int64(q, 3, n->issued_ms);
+  sqlite3_bind_int64(q, 4, n->expires_ms);
+  bind_text(q, 5, n->instance);
+  sqlite3_bind_int64(q, 6, n->mono_ms);
+  return step_done(s, q, "nonce put", err);
+}
+
+static int s_nonce_consume(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state,
+                           struct dj_vnonce *out, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NONCE_USE, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_TRANSIENT);
+  if (step_done(s, q, "nonce use", err) < 0)
+    return -1;
+  bool fresh = sqlite3_changes(s->db) == 1; /* the one request that flipped it */
+  q = stmt(s, S_NONCE_GET, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(q);
+  memset(out, 0, sizeof *out);
+  if (rc == SQLITE_ROW) {
+    size_t len;
+    col_blob(q, 0, out->nonce, sizeof out->nonce, &len);
+    col_text(q, 1, out->node_id, sizeof out->node_id);
+    out->issued_ms = sqlite3_column_int64(q, 2);
+    out->expires_ms = sqlite3_column_int64(q, 3);
+    col_text(q, 4, out->instance, sizeof out->instance);
+    out->mono_ms = sqlite3_column_int64(q, 5);
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_error(s, err, "nonce get");
+  *state = rc != SQLITE_ROW ? DJ_NONCE_UNKNOWN : fresh ? DJ_NONCE_FRESH : DJ_NONCE_USED;
+  return 0;
+}
+
+static int s_nonce_outstanding(struct dj_store *st, const char *node_id, int64_t now_ms, int64_t *count, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NONCE_COUNT, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, node_id);
+  sqlite3_bind_int64(q, 2, now_ms);
+  int rc = sqlite3_step(q);
+  *count = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW ? 0 : db_error(s, err, "nonce count");
+}
+
+static int s_nonce_purge(struct dj_store *st, int64_t now_ms, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NONCE_PURGE, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_int64(q, 1, now_ms);
+  return step_done(s, q, "nonce purge", err);
+}
+
+static void key_row(sqlite3_stmt *q, struct dj_vkey *k)
+{
+  memset(k, 0, sizeof *k);
+  col_text(q, 0, k->id, sizeof k->id);
+  col_text(q, 1, k->tenant, sizeof k->tenant);
+  col_text(q, 2, k->kind, sizeof k->kind);
+  col_blob(q, 3, k->sealed, sizeof k->sealed, &k->sealed_len);
+  col_text(q, 4, k->public_pem, sizeof k->public_pem);
+  k->created_ms = sqlite3_column_int64(q, 5);
+}
+
+static int s_key_put(struct dj_store *st, const struct dj_vkey *k, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_KEY_PUT, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, k->id);
+  bind_text(q, 2, k->tenant);
+  bind_text(q, 3, k->kind);
+  sqlite3_bind_blob(q, 4, k->sealed, (int) k->sealed_len, SQLITE_TRANSIENT);
+  bind_text(q, 5, k->public_pem);
+  sqlite3_bind_int64(q, 6, k->created_ms);
+  return step_done(s, q, "key put", err);
+}
+
+static int s_key_get(struct dj_store *st, const char *id, struct dj_vkey *out, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_KEY_GET, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, id);
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW)
+    key_row(q, out);
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_error(s, err, "key get");
+  return rc == SQLITE_ROW;
+}
+
+static int s_key_list(struct dj_store *st, const char *tenant, int (*cb)(const struct dj_vkey *, void *), void *ctx,
+                      dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_KEY_LIST, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, tenant);
+  int rc;
+  struct dj_vkey *k = dj_xmalloc(sizeof *k);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    key_row(q, k);
+    int stop = cb(k, ctx) < 0;
+    dj_wipe(k->sealed, sizeof k->sealed);
+    if (stop)
+      break;
+  }
+  free(k);
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(s, err, "key list");
+}
+
+static int s_policy_put(struct dj_store *st, const char *name, const char *doc, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_POLICY_PUT, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, name);
+  bind_text(q, 2, doc);
+  return step_done(s, q, "policy put", err);
+}
+
+static int s_policy_get(struct dj_store *st, const char *name, char **doc, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_POLICY_GET, err);
+  if (q == NULL)
+    return -1;
+  bind_text(q, 1, name);
+  int rc = sqlite3_step(q);
+  *doc = NULL;
+  if (rc == SQLITE_ROW)
+    *doc = dj_xstrdup((const char *) sqlite3_column_text(q, 0));
+  sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_error(s, err, "policy get");
+  return rc == SQLITE_ROW;
+}
+
+static int s_audit_head(struct dj_store *st, int64_t *seq, uint8_t hash[32], dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_AUDIT_HEAD, err);
+  if (q == NULL)
+    return -1;
+  int rc = sqlite3_step(q);
+  *seq = 0;
+  memset(hash, 0, 32);
+  if (rc == SQLITE_ROW) {
+    size_t len;
+    *seq = sqlite3_column_int64(q, 0);
+    col_blob(q, 1, hash, 32, &len);
+  }
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(s, err, "audit head");
+}
+
+static int s_audit_append(struct dj_store *st, const char *type, json_t *body, int64_t time_ms, int64_t *seq_out,
+                          dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  int64_t seq;
+  uint8_t prev[32], hash[32];
+  if (!s->in_tx)
+    return dj_error(err, 0, "store: audit append outside a transaction");
+  if (s_audit_head(st, &seq, prev, err) < 0)
+    return -1;
+  seq++;
+  _cleanup_free_ char *record = dj_audit_record(seq, time_ms, type, body);
+  if (record == NULL)
+    return dj_error(err, 0, "store: audit record does not serialise");
+  dj_audit_hash(prev, record, strlen(record), hash);
+  sqlite3_stmt *q = stmt(s, S_AUDIT_PUT, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_int64(q, 1, seq);
+  bind_text(q, 2, record);
+  sqlite3_bind_blob(q, 3, hash, 32, SQLITE_TRANSIENT);
+  if (step_done(s, q, "audit append", err) < 0)
+    return -1;
+  if (seq_out)
+    *seq_out = seq;
+  return 0;
+}
+
+static int s_audit_list(struct dj_store *st, int64_t from, int64_t limit, int (*cb)(const struct dj_vaudit *, void *),
+                        void *ctx, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_AUDIT_LIST, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_int64(q, 1, from);
+  sqlite3_bind_int64(q, 2, limit);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    struct dj_vaudit r = { .seq = sqlite3_column_int64(q, 0), .record = (char *) sqlite3_column_text(q, 1) };
+    size_t len;
+    col_blob(q, 2, r.hash, 32, &len);
+    if (len != 32)
+      memset(r.hash, 0, 32); /* verify reports it */
+    if (r.record == NULL || cb(&r, ctx) < 0)
+      break;
+  }
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(s, err, "audit list");
+}
+
+static int s_checkpoint_put(struct dj_store *st, const struct dj_vcheckpoint *c, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_CP_PUT, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_int64(q, 1, c->seq);
+  sqlite3_bind_int64(q, 2, c->time_ms);
+  sqlite3_bind_blob(q, 3, c->hash, 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(q, 4, c->sig, 64, SQLITE_TRANSIENT);
+  return step_done(s, q, "checkpoint put", err);
+}
+
+static int s_checkpoint_list(struct dj_store *st, int (*cb)(const struct dj_vcheckpoint *, void *), void *ctx,
+                             dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_CP_LIST, err);
+  if (q == NULL)
+    return -1;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    struct dj_vcheckpoint c = { .seq = sqlite3_column_int64(q, 0), .time_ms = sqlite3_column_int64(q, 1) };
+    size_t len;
+    col_blob(q, 2, c.hash, 32, &len);
+    col_blob(q, 3, c.sig, 64, &len);
+    if (cb(&c, ctx) < 0)
+      break;
+  }
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(s, err, "checkpoint list");
+}
+
+static const struct dj_store_ops sqlite_ops = {
+  .close = s_close,
+  .begin = s_begin,
+  .commit = s_commit,
+  .rollback = s_rollback,
+  .node_get = s_node_get,
+  .node_put = s_node_put,
+  .node_list = s_node_list,
+  .enroll_put = s_enroll_put,
+  .enroll_take = s_enroll_take,
+  .inventory_put = s_inventory_put,
+  .inventory_get = s_inventory_get,
+  .nonce_put = s_nonce_put,
+  .nonce_consume = s_nonce_consume,
+  .nonce_outstanding = s_nonce_outstanding,
+  .nonce_purge = s_nonce_purge,
+  .key_put = s_key_put,
+  .key_get = s_key_get,
+  .key_list = s_key_list,
+  .policy_put = s_policy_put,
+  .policy_get = s_policy_get,
+  .audit_append = s_audit_append,
+  .audit_head = s_audit_head,
+  .audit_list = s_audit_list,
+  .checkpoint_put = s_checkpoint_put,
+  .checkpoint_list = s_checkpoint_list,
+};
+
+int dj_store_sqlite_schema_version(void)
+{
+  return (int) DJ_ARRAY_SIZE(migrations);
+}
+
+static int exec(struct sqlite_store *s, const char *text, dj_err *err)
+{
+  char *msg = NULL;
+  if (sqlite3_exec(s->db, text, NULL, NULL, &msg) != SQLITE_OK) {
+    dj_error(err, 0, "store: %.200s: %s", text, msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int migrate(struct sqlite_store *s, dj_err *err)
+{
+  pthread_mutex_lock(&write_lock);
+  int r = exec(s, "BEGIN IMMEDIATE", err);
+  int version = 0;
+  sqlite3_stmt *q = NULL;
+  if (r == 0 && sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    version = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  if (r == 0 && version > dj_store_sqlite_schema_version())
+    r = dj_error(err, 0, "store: schema version %d is newer than this verifier's %d", version,
+                 dj_store_sqlite_schema_version());
+  for (int v = version; r == 0 && v < dj_store_sqlite_schema_version(); v++) {
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+    r = exec(s, migrations[v], err);
+    if (r == 0)
+      r = exec(s, pragma, err);
+  }
+  if (r == 0)
+    r = exec(s, "COMMIT", err);
+  else
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  pthread_mutex_unlock(&write_lock);
+  return r;
+}
+
+int dj_store_sqlite_open(const char *path, bool synchronous_full, struct dj_store **out, dj_err *err)
+{
+  struct sqlite_store *s = dj_xcalloc(1, sizeof *s);
+  s->base.ops = &sqlite_ops;
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    dj_error(err, 0, "store: %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+    sqlite3_close(s->db);
+    free(s);
+    return -1;
+  }
+  sqlite3_busy_timeout(s->db, 5000); /* another process (an offline audit verify) holding the lock */
+  if (exec(s, "PRAGMA journal_mode = WAL", err) < 0 ||
+      exec(s, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err) < 0 ||
+      exec(s, "PRAGMA foreign_keys = ON", err) < 0 || migrate(s, err) < 0) {
+    dj_err_wrap(err, "%s", path);
+    s_close(&s->base);
+    return -1;
+  }
+  *out = &s->base;
+  return 0;
+}
