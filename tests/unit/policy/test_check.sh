@@ -41,5 +41,6 @@ printf '{"kind": ' >"$tmp/trunc.json"
 [ $? -eq 1 ] || fail "truncated JSON: exit status"
 "$V" policy check 2>/dev/null
 [ $? -eq 2 ] || fail "usage: exit status"
-"$V" --help | grep -q "later task" || fail "--help does not say the rest is a later task"
+"$V" --help | grep -q "policy check FILE" || fail "--help does not list policy check"
+"$V" --help | grep -q "serve --config FILE" || fail "--help does not list serve"
 echo ok
