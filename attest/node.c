@@ -67,6 +67,7 @@ static int node_lock(const struct dj_node *node, dj_err *err)
 struct node_tpm {
   struct dj_tpm tpm;
   ESYS_TR ek, ak;
+  TPM2B_PUBLIC ek_pub;
 };
 
 static void node_tpm_close(struct node_tpm *t)
@@ -83,8 +84,8 @@ static int node_tpm_open(const struct dj_node *node, struct node_tpm *t, const s
   t->ek = t->ak = ESYS_TR_NONE;
   if (dj_tpm_open(dj_tpm_tcti_choose(node->tcti), &t->tpm, err) < 0)
     return -1;
-  if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, NULL, err) < 0 ||
-      (ak != NULL && dj_tpm_ak_load(&t->tpm, node->ek_kind, t->ek, ak, &t->ak, err) < 0)) {
+  if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, &t->ek_pub, err) < 0 ||
+      (ak != NULL && dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, err) < 0)) {
     node_tpm_close(t);
     return -1;
   }
@@ -102,11 +103,11 @@ static int ak_ensure_locked(const struct dj_node *node, struct dj_ak_blobs *ak, 
   if (node_tpm_open(node, &t, NULL, err) < 0)
     return -1;
   /* The blobs are saved before the persistent copy is made: they are the source of truth. */
-  int r = dj_tpm_ak_create(&t.tpm, node->ek_kind, t.ek, node->ak_kind, ak, err);
+  int r = dj_tpm_ak_create(&t.tpm, &t.ek_pub.publicArea, t.ek, node->ak_kind, ak, err);
   if (r == 0)
     r = dj_ak_blobs_save(path, ak, err);
   if (r == 0 && node->ak_handle != 0) {
-    r = dj_tpm_ak_load(&t.tpm, node->ek_kind, t.ek, ak, &t.ak, err);
+    r = dj_tpm_ak_load(&t.tpm, &t.ek_pub.publicArea, t.ek, ak, &t.ak, err);
     if (r == 0)
       r = dj_tpm_ak_persist(&t.tpm, t.ak, node->ak_handle, err);
     if (r < 0)
@@ -293,7 +294,7 @@ int dj_node_activate(const struct dj_node *node, const TPM2B_ID_OBJECT *blob, co
   struct node_tpm t;
   if (node_tpm_open(node, &t, &ak, err) < 0)
     return dj_err_wrap(err, "activate");
-  int r = dj_tpm_activate(&t.tpm, node->ek_kind, t.ek, t.ak, blob, seed, secret, err);
+  int r = dj_tpm_activate(&t.tpm, &t.ek_pub.publicArea, t.ek, t.ak, blob, seed, secret, err);
   node_tpm_close(&t);
   return r < 0 ? dj_err_wrap(err, "activate") : 0;
 }

@@ -214,7 +214,8 @@ void dj_ek_template(enum dj_ek_kind kind, TPM2B_PUBLIC *tmpl)
 static const uint32_t ek_template_nv[] = { 0x01c00004, 0x01c0000c, 0 };
 static const uint32_t ek_nonce_nv[] = { 0x01c00003, 0x01c0000b, 0 };
 
-/* A template the manufacturer left in NV replaces the default; a nonce alone fills the unique field. */
+/* A template the manufacturer left in NV replaces the default; a nonce, with either, fills the
+ * unique field (padded with zeros to the key's size), as tpm2_createek -t and FAPI do. */
 static int ek_template_from_nv(struct dj_tpm *tpm, enum dj_ek_kind kind, TPM2B_PUBLIC *tmpl, dj_err *err)
 {
   uint8_t buf[DJ_TPM_STRUCT_MAX];
@@ -229,19 +230,24 @@ static int ek_template_from_nv(struct dj_tpm *tpm, enum dj_ek_kind kind, TPM2B_P
     if (dj_tpm_unmarshal_ek_template(buf, len, &tmpl->publicArea, &t, err) < 0)
       return dj_err_wrap(err, "EK template (NV 0x%08x)", ek_template_nv[kind]);
     tmpl->publicArea = t;
-    return 0;
   }
   if (dj_tpm_nv_read(tpm, ek_nonce_nv[kind], buf, sizeof buf, &len, &present, err) < 0)
     return dj_err_wrap(err, "EK nonce (NV 0x%08x)", ek_nonce_nv[kind]);
-  if (!present)
+  if (!present || len == 0)
     return 0;
   TPMT_PUBLIC *p = &tmpl->publicArea;
-  if (p->type == TPM2_ALG_RSA && len <= p->unique.rsa.size)
+  if (p->type == TPM2_ALG_RSA && len <= (size_t) p->parameters.rsaDetail.keyBits / 8) {
+    p->unique.rsa.size = (uint16_t) (p->parameters.rsaDetail.keyBits / 8);
+    memset(p->unique.rsa.buffer, 0, p->unique.rsa.size);
     memcpy(p->unique.rsa.buffer, buf, len);
-  else if (p->type == TPM2_ALG_ECC && len <= p->unique.ecc.x.size)
+  } else if (p->type == TPM2_ALG_ECC && len <= 32) { /* the low range's ECC EK is P-256 */
+    p->unique.ecc.x.size = p->unique.ecc.y.size = 32;
+    memset(p->unique.ecc.x.buffer, 0, 32);
+    memset(p->unique.ecc.y.buffer, 0, 32);
     memcpy(p->unique.ecc.x.buffer, buf, len);
-  else
+  } else {
     return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "EK nonce (NV 0x%08x): %zu bytes", ek_nonce_nv[kind], len);
+  }
   return 0;
 }
 
@@ -266,10 +272,15 @@ int dj_tpm_ek_create(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *ek, TPM2
   return 0;
 }
 
-int dj_tpm_ek_session(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *session, dj_err *err)
+int dj_tpm_ek_session(struct dj_tpm *tpm, const TPMT_PUBLIC *ek, ESYS_TR *session, dj_err *err)
 {
-  if (kind == DJ_EK_ECC_P384) {
-    *session = ESYS_TR_PASSWORD;
+  bool policy_a = ek->nameAlg == TPM2_ALG_SHA256 && ek->authPolicy.size == sizeof policy_a_sha256 &&
+                  memcmp(ek->authPolicy.buffer, policy_a_sha256, sizeof policy_a_sha256) == 0;
+  if (!policy_a) {
+    if (!(ek->objectAttributes & TPMA_OBJECT_USERWITHAUTH))
+      return dj_error_code(err, DJ_ATTEST_E_EK_PUBLIC,
+                           "EK: its authPolicy is not PolicySecret(endorsement) and it does not allow userWithAuth");
+    *session = ESYS_TR_PASSWORD; /* the P-384 EK swtpm makes (PolicyB, userWithAuth), or such an NV template */
     return 0;
   }
   TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };

@@ -45,9 +45,11 @@ int dj_tpm_nv_read(struct dj_tpm *tpm, uint32_t index, uint8_t *buf, size_t size
 void dj_ek_template(enum dj_ek_kind kind, TPM2B_PUBLIC *tmpl);
 /* Re-create the EK as a transient primary (flush it with dj_tpm_flush). */
 int dj_tpm_ek_create(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *ek, TPM2B_PUBLIC *pub, dj_err *err);
-/* A session to authorise the EK's use: PolicySecret(endorsement) for the policy-only templates,
- * the password session for P-384 (ESYS_TR_PASSWORD, nothing to flush). */
-int dj_tpm_ek_session(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *session, dj_err *err);
+/* A session to authorise the use of the EK ek (its public area, as created): PolicySecret(endorsement)
+ * when its authPolicy is PolicyA (the L-1 and L-2 templates), else the password session when it
+ * allows userWithAuth (swtpm's P-384 EK, or an NV template that says so: ESYS_TR_PASSWORD, nothing
+ * to flush); DJ_ATTEST_E_EK_PUBLIC otherwise. */
+int dj_tpm_ek_session(struct dj_tpm *tpm, const TPMT_PUBLIC *ek, ESYS_TR *session, dj_err *err);
 /* An HMAC session salted with the EK (parameter encryption on), for quote and activation. */
 int dj_tpm_salted_session(struct dj_tpm *tpm, ESYS_TR ek, ESYS_TR *session, dj_err *err);
 void dj_tpm_flush(struct dj_tpm *tpm, ESYS_TR *handle);
@@ -59,9 +61,10 @@ struct dj_ak_blobs {
 };
 enum dj_ak_kind { DJ_AK_RSA2048 = 0, DJ_AK_ECC_P256 };
 void dj_ak_template(enum dj_ak_kind kind, TPM2B_PUBLIC *tmpl);
-int dj_tpm_ak_create(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, enum dj_ak_kind kind,
+/* ek_pub: the EK's public area as dj_tpm_ek_create gave it (it says how the EK is authorised). */
+int dj_tpm_ak_create(struct dj_tpm *tpm, const TPMT_PUBLIC *ek_pub, ESYS_TR ek, enum dj_ak_kind kind,
                      struct dj_ak_blobs *out, dj_err *err);
-int dj_tpm_ak_load(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, const struct dj_ak_blobs *blobs,
+int dj_tpm_ak_load(struct dj_tpm *tpm, const TPMT_PUBLIC *ek_pub, ESYS_TR ek, const struct dj_ak_blobs *blobs,
                    ESYS_TR *ak, dj_err *err);
 /* Make the loaded AK persistent at handle, replacing what another AK left there. */
 int dj_tpm_ak_persist(struct dj_tpm *tpm, ESYS_TR ak, uint32_t handle, dj_err *err);
@@ -69,7 +72,7 @@ int dj_ak_blobs_save(const char *path, const struct dj_ak_blobs *blobs, dj_err *
 int dj_ak_blobs_load(const char *path, struct dj_ak_blobs *blobs, dj_err *err);
 
 /* TPM2_ActivateCredential of a blob made for the AK under the EK; the secret is returned in cert. */
-int dj_tpm_activate(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, ESYS_TR ak, const TPM2B_ID_OBJECT *blob,
+int dj_tpm_activate(struct dj_tpm *tpm, const TPMT_PUBLIC *ek_pub, ESYS_TR ek, ESYS_TR ak, const TPM2B_ID_OBJECT *blob,
                     const TPM2B_ENCRYPTED_SECRET *enc_seed, TPM2B_DIGEST *cert, dj_err *err);
 
 /* Read every PCR of sel (in several TPM2_PCR_Read calls: at most 8 per call), in selection order. */

@@ -39,7 +39,7 @@ void dj_ak_template(enum dj_ak_kind kind, TPM2B_PUBLIC *tmpl)
   }
 }
 
-int dj_tpm_ak_create(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, enum dj_ak_kind kind,
+int dj_tpm_ak_create(struct dj_tpm *tpm, const TPMT_PUBLIC *ek_pub, ESYS_TR ek, enum dj_ak_kind kind,
                      struct dj_ak_blobs *out, dj_err *err)
 {
   TPM2B_PUBLIC tmpl;
@@ -50,7 +50,7 @@ int dj_tpm_ak_create(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, en
   TPM2B_PRIVATE *priv = NULL;
   TPM2B_PUBLIC *pub = NULL;
   ESYS_TR session = ESYS_TR_NONE;
-  if (dj_tpm_ek_session(tpm, ek_kind, &session, err) < 0)
+  if (dj_tpm_ek_session(tpm, ek_pub, &session, err) < 0)
     return dj_err_wrap(err, "AK");
   TSS2_RC rc = Esys_Create(tpm->esys, ek, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &priv,
                            &pub, NULL, NULL, NULL);
@@ -64,12 +64,12 @@ int dj_tpm_ak_create(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, en
   return 0;
 }
 
-int dj_tpm_ak_load(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, const struct dj_ak_blobs *blobs,
+int dj_tpm_ak_load(struct dj_tpm *tpm, const TPMT_PUBLIC *ek_pub, ESYS_TR ek, const struct dj_ak_blobs *blobs,
                    ESYS_TR *ak, dj_err *err)
 {
   ESYS_TR session = ESYS_TR_NONE;
   *ak = ESYS_TR_NONE;
-  if (dj_tpm_ek_session(tpm, ek_kind, &session, err) < 0)
+  if (dj_tpm_ek_session(tpm, ek_pub, &session, err) < 0)
     return dj_err_wrap(err, "AK");
   TSS2_RC rc = Esys_Load(tpm->esys, ek, session, ESYS_TR_NONE, ESYS_TR_NONE, &blobs->priv, &blobs->pub, ak);
   dj_tpm_flush(tpm, &session);

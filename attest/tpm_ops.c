@@ -154,13 +154,13 @@ int dj_tpm_quote(struct dj_tpm *tpm, ESYS_TR ak, ESYS_TR session, const TPML_PCR
   return r;
 }
 
-int dj_tpm_activate(struct dj_tpm *tpm, enum dj_ek_kind ek_kind, ESYS_TR ek, ESYS_TR ak, const TPM2B_ID_OBJECT *blob,
+int dj_tpm_activate(struct dj_tpm *tpm, const TPMT_PUBLIC *ek_pub, ESYS_TR ek, ESYS_TR ak, const TPM2B_ID_OBJECT *blob,
                     const TPM2B_ENCRYPTED_SECRET *enc_seed, TPM2B_DIGEST *cert, dj_err *err)
 {
   ESYS_TR ek_session = ESYS_TR_NONE, salted = ESYS_TR_NONE;
   if (dj_tpm_salted_session(tpm, ek, &salted, err) < 0)
     return dj_err_wrap(err, "ActivateCredential");
-  if (dj_tpm_ek_session(tpm, ek_kind, &ek_session, err) < 0) {
+  if (dj_tpm_ek_session(tpm, ek_pub, &ek_session, err) < 0) {
     dj_tpm_flush(tpm, &salted);
     return dj_err_wrap(err, "ActivateCredential");
   }

@@ -3,6 +3,7 @@
  * swtpm_localca makes the RSA one), and EK templates at 0x01c00004 (RSA) / 0x01c0000c (ECC). */
 #include <criterion/criterion.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 
 #include "attest/codes.h"
 #include "attest/ekcert.h"
+#include "attest/makecred.h"
+#include "attest/node.h"
 #include "attest/tpm.h"
 #include "attest/tpmstruct.h"
 #include "swtpm.h"
@@ -207,6 +210,78 @@ static void template_in_nv_is_followed(enum dj_ek_kind kind, uint32_t index)
   cr_assert_eq(after.publicArea.authPolicy.size, 0);
   cr_assert_neq(before.publicArea.objectAttributes, after.publicArea.objectAttributes);
   cr_assert_neq(before.publicArea.authPolicy.size, 0, "the default template has PolicySecret(endorsement)");
+  /* That EK is used as its own public area says (a password session, not PolicySecret): an AK
+   * is made and loaded under it, and a credential made for that EK activates. */
+  struct dj_node node;
+  dj_node_defaults(&node);
+  node.tcti = sw.tcti;
+  node.state_dir = sw.node_dir;
+  node.ek_kind = kind;
+  node.ak_kind = kind == DJ_EK_RSA2048 ? DJ_AK_RSA2048 : DJ_AK_ECC_P256;
+  dj_err err = { 0 };
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "AK under the NV template's EK: %s", err.msg);
+  TPM2B_NAME name;
+  cr_assert_eq(dj_tpm_public_name(&ak.pub.publicArea, &name, &err), 0);
+  uint8_t secret[32];
+  RAND_bytes(secret, sizeof secret);
+  TPM2B_ID_OBJECT blob;
+  TPM2B_ENCRYPTED_SECRET seed;
+  cr_assert_eq(dj_make_credential(&after.publicArea, &name, secret, sizeof secret, &blob, &seed, &err), 0, "%s",
+               err.msg);
+  TPM2B_DIGEST got;
+  cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_credential_check(secret, sizeof secret, got.buffer, got.size, &err), 0, "%s", err.msg);
+}
+
+static bool same_key(const TPM2B_PUBLIC *a, const TPM2B_PUBLIC *b)
+{
+  if (a->publicArea.type == TPM2_ALG_RSA)
+    return a->publicArea.unique.rsa.size == b->publicArea.unique.rsa.size &&
+           memcmp(a->publicArea.unique.rsa.buffer, b->publicArea.unique.rsa.buffer, a->publicArea.unique.rsa.size) == 0;
+  return a->publicArea.unique.ecc.x.size == b->publicArea.unique.ecc.x.size &&
+         memcmp(a->publicArea.unique.ecc.x.buffer, b->publicArea.unique.ecc.x.buffer, a->publicArea.unique.ecc.x.size) == 0;
+}
+
+/* The EK nonce (0x01c00003 RSA, 0x01c0000b ECC) fills the unique field of whichever template is
+ * used: the default one, or the one in NV (as tpm2_createek -t and FAPI apply it). */
+static void nonce_applies_to_the_nv_template_too(enum dj_ek_kind kind, uint32_t nonce_index, uint32_t template_index)
+{
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  TPM2B_PUBLIC plain;
+  create_ek(&tpm, kind, &plain);
+  dj_tpm_close(&tpm);
+  nv_write(nonce_index, (const uint8_t *) "donjon!!", 8);
+  open_tpm(&tpm);
+  TPM2B_PUBLIC with_nonce;
+  create_ek(&tpm, kind, &with_nonce);
+  dj_tpm_close(&tpm);
+  cr_assert_not(same_key(&plain, &with_nonce), "the nonce is part of the EK's template");
+  /* the default template again, from NV, with an empty unique field: the nonce fills it */
+  TPM2B_PUBLIC tmpl;
+  dj_ek_template(kind, &tmpl);
+  memset(&tmpl.publicArea.unique, 0, sizeof tmpl.publicArea.unique);
+  uint8_t buf[sizeof(TPMT_PUBLIC)];
+  size_t len = 0;
+  cr_assert_eq(Tss2_MU_TPMT_PUBLIC_Marshal(&tmpl.publicArea, buf, sizeof buf, &len), TSS2_RC_SUCCESS);
+  nv_write(template_index, buf, len);
+  open_tpm(&tpm);
+  TPM2B_PUBLIC both;
+  create_ek(&tpm, kind, &both);
+  dj_tpm_close(&tpm);
+  cr_assert(same_key(&both, &with_nonce), "the NV template with the nonce is the default template with the nonce");
+}
+
+Test(eknv, rsa_nonce_applies_to_the_nv_template_too)
+{
+  nonce_applies_to_the_nv_template_too(DJ_EK_RSA2048, 0x01c00003, 0x01c00004);
+}
+
+Test(eknv, ecc_nonce_applies_to_the_nv_template_too)
+{
+  nonce_applies_to_the_nv_template_too(DJ_EK_ECC_P256, 0x01c0000b, 0x01c0000c);
 }
 
 Test(eknv, rsa_ek_follows_the_template_at_0x01c00004)
