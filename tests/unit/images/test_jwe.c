@@ -110,6 +110,49 @@ Test(jwe, rfc7516_a1_as_flattened_json)
   EVP_PKEY_free(key);
 }
 
+/* The same JWE in general JSON form, behind a recipient whose key does not open it: each
+ * recipient is tried, the one of the RFC opens the content. */
+Test(jwe, rfc7516_a1_as_general_json_behind_another_recipient)
+{
+  EVP_PKEY *key = rfc7516_a1_key();
+  char *parts[5];
+  char *copy = strdup(rfc7516_a1_jwe), *save = NULL;
+  for (int i = 0; i < 5; i++)
+    parts[i] = strtok_r(i ? NULL : copy, ".", &save);
+  /* a decoy: the RFC's encrypted key with its first byte changed (same size) */
+  uint8_t *ek;
+  size_t n;
+  cr_assert_eq(dj_b64url_decode(parts[1], strlen(parts[1]), &ek, &n), 0);
+  ek[0] ^= 0x80;
+  char *decoy = dj_b64url_encode(ek, n);
+  json_t *j = json_pack("{s:s, s:[{s:s}, {s:s}], s:s, s:s, s:s}", "protected", parts[0], "recipients",
+                        "encrypted_key", decoy, "encrypted_key", parts[1], "iv", parts[2], "ciphertext", parts[3], "tag",
+                        parts[4]);
+  char *s = json_dumps(j, 0);
+  dj_err err = { 0 };
+  uint8_t *pt = NULL;
+  size_t len = 0;
+  cr_assert_eq(dj_jwe_decrypt(s, strlen(s), key, &pt, &len, &err), 0, "%s", err.msg);
+  cr_assert_str_eq((char *) pt, rfc7516_a1_plaintext);
+  free(pt);
+  free(s);
+  json_decref(j);
+  /* the decoy alone does not open it, and says so as for any wrong key */
+  j = json_pack("{s:s, s:[{s:s}], s:s, s:s, s:s}", "protected", parts[0], "recipients", "encrypted_key", decoy, "iv",
+                parts[2], "ciphertext", parts[3], "tag", parts[4]);
+  s = json_dumps(j, 0);
+  pt = NULL;
+  cr_assert_eq(dj_jwe_decrypt(s, strlen(s), key, &pt, &len, &err), -1);
+  cr_assert_null(pt);
+  cr_assert_eq(err.code, DJ_JWE_ERR_DECRYPT, "%s", err.msg);
+  free(s);
+  json_decref(j);
+  free(decoy);
+  free(ek);
+  free(copy);
+  EVP_PKEY_free(key);
+}
+
 /* RFC 7518 Appendix C: Z from the example's P-256 keys, "A128GCM", apu "Alice", apv "Bob". */
 Test(jwe, rfc7518_appendix_c_concat_kdf)
 {

@@ -267,3 +267,115 @@ Test(layout, nested_index_fan_out_is_bounded)
   json_decref(top);
   json_decref(idx);
 }
+
+/* Write a JSON document as a blob of the layout; its descriptor (mediaType mt) in *desc. */
+static json_t *put_blob(json_t *doc, const char *mt)
+{
+  char *text = json_dumps(doc, JSON_COMPACT);
+  char d[72], p[4400];
+  tt_digest(text, strlen(text), d);
+  snprintf(p, sizeof p, "%s/blobs/sha256/%s", layout, d + 7);
+  tt_write(p, text, strlen(text));
+  json_t *desc = json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", d, "size", (json_int_t) strlen(text));
+  free(text);
+  return desc;
+}
+
+static json_t *manifest_desc(void)
+{
+  json_t *idx = index_doc();
+  json_t *m = json_deep_copy(json_array_get(json_object_get(idx, "manifests"), 0));
+  json_object_del(m, "annotations");
+  json_decref(idx);
+  return m;
+}
+
+/* A tag on an image index (as skopeo copies a multi-arch image): its manifest for this host. */
+Test(layout, tagged_index_resolves_to_the_host_platform)
+{
+  json_t *amd = manifest_desc(), *arm = manifest_desc();
+  json_object_set_new(amd, "platform", json_pack("{s:s, s:s}", "os", "linux", "architecture", "amd64"));
+  json_object_set_new(arm, "platform", json_pack("{s:s, s:s}", "os", "linux", "architecture", "arm64"));
+  /* the arm64 entry names a blob that is not there: only the chosen entry is read */
+  json_object_set_new(arm, "digest", json_string("sha256:1111111111111111111111111111111111111111111111111111111111111111"));
+  json_t *nested = json_pack("{s:i, s:[O, O]}", "schemaVersion", 2, "manifests", arm, amd);
+  json_t *d = put_blob(nested, "application/vnd.oci.image.index.v1+json");
+  json_object_set_new(d, "annotations", json_pack("{s:s}", "org.opencontainers.image.ref.name", "multi"));
+  json_t *top = json_pack("{s:i, s:[O]}", "schemaVersion", 2, "manifests", d);
+  store_index(top);
+  char r[4200];
+  snprintf(r, sizeof r, "oci:%s:multi", layout);
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(r, &img, &err), 0, "%s", err.msg);
+  cr_assert_str_eq(img->manifest_desc.digest, json_string_value(json_object_get(amd, "digest")));
+  dj_image_free(img);
+  /* one thing changed: two entries for this host, no way to choose */
+  json_object_set_new(arm, "platform", json_pack("{s:s, s:s}", "os", "linux", "architecture", "amd64"));
+  json_decref(nested);
+  nested = json_pack("{s:i, s:[O, O]}", "schemaVersion", 2, "manifests", arm, amd);
+  json_decref(d);
+  d = put_blob(nested, "application/vnd.oci.image.index.v1+json");
+  json_object_set_new(d, "annotations", json_pack("{s:s}", "org.opencontainers.image.ref.name", "multi"));
+  json_decref(top);
+  top = json_pack("{s:i, s:[O]}", "schemaVersion", 2, "manifests", d);
+  store_index(top);
+  expect_open_fails(r, "2 of its 2 manifests fit this host");
+  json_decref(top);
+  json_decref(d);
+  json_decref(nested);
+  json_decref(amd);
+  json_decref(arm);
+}
+
+/* Indexes nested in indexes: followed to a bounded depth. */
+Test(layout, index_nesting_is_bounded)
+{
+  json_t *inner = manifest_desc();
+  json_object_set_new(inner, "annotations", json_pack("{s:s}", "org.opencontainers.image.ref.name", "deep"));
+  for (int level = 0; level < 6; level++) {
+    json_t *idx = json_pack("{s:i, s:[o]}", "schemaVersion", 2, "manifests", inner);
+    inner = put_blob(idx, "application/vnd.oci.image.index.v1+json");
+    json_decref(idx);
+    if (level == 1) { /* index.json -> index -> index -> tagged manifest: found */
+      json_t *top = json_pack("{s:i, s:[O]}", "schemaVersion", 2, "manifests", inner);
+      store_index(top);
+      json_decref(top);
+      char r[4200];
+      snprintf(r, sizeof r, "oci:%s:deep", layout);
+      struct dj_image *img = NULL;
+      dj_err err = { 0 };
+      cr_assert_eq(dj_image_open(r, &img, &err), 0, "%s", err.msg);
+      dj_image_free(img);
+    }
+  }
+  json_t *top = json_pack("{s:i, s:[o]}", "schemaVersion", 2, "manifests", inner);
+  store_index(top);
+  json_decref(top);
+  char r[4200];
+  snprintf(r, sizeof r, "oci:%s:deep", layout);
+  expect_open_fails(r, "nested more than");
+}
+
+/* The config blob is checked like every other blob; an archive opens without a tag too. */
+Test(layout, config_blob_checked_and_untagged_archive)
+{
+  struct dj_image *img = NULL;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_image_open(ref, &img, &err), 0, "%s", err.msg);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/blobs/sha256/%s", layout, img->config_desc.digest + 7);
+  dj_image_free(img);
+  char tarfile[4300], r[4400];
+  snprintf(tarfile, sizeof tarfile, "%s/img.tar", parent);
+  cr_assert_eq(dj_oci_archive_write(layout, tarfile, &err), 0, "%s", err.msg);
+  snprintf(r, sizeof r, "oci-archive:%s", tarfile);
+  cr_assert_eq(dj_image_open(r, &img, &err), 0, "%s", err.msg);
+  dj_image_free(img);
+  size_t n;
+  char *c = tt_read(p, &n);
+  c[1] = c[1] == ' ' ? '\t' : ' ';
+  tt_write(p, c, n);
+  free(c);
+  expect_open_fails(ref, "content digest");
+}
