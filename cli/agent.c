@@ -7,6 +7,8 @@ static const struct dj_cli_command commands[] = {
   { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
   { "image", dj_cmd_image, "encrypted OCI images: inspect, encrypt, decrypt, unpack, bundle", false },
   { "tpm", dj_cmd_tpm, "TPM evidence: info, quote, check-quote, extend", false },
+  { "node", dj_cmd_node, "enrol this node's TPM with the verifier (node enroll)", false },
+  { "attest", dj_cmd_attest, "attest to the verifier and receive the keys it releases", false },
 };
 
 int main(int argc, char **argv)

@@ -48,5 +48,7 @@ int dj_cmd_features(struct dj_cli *cli, int argc, char **argv);
 /* donjon-agent's commands (cli/agent.c's table): add yours here */
 int dj_cmd_image(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_tpm(struct dj_cli *cli, int argc, char **argv);
+int dj_cmd_node(struct dj_cli *cli, int argc, char **argv);
+int dj_cmd_attest(struct dj_cli *cli, int argc, char **argv);
 
 #endif

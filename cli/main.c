@@ -16,6 +16,8 @@ static const struct dj_cli_command commands[] = {
   /* donjon-agent's commands: { "NAME", NULL, "SUMMARY", true } */
   { "image", NULL, "encrypted OCI images: inspect, encrypt, decrypt, unpack, bundle", true },
   { "tpm", NULL, "TPM evidence: info, quote, check-quote, extend", true },
+  { "node", NULL, "enrol this node's TPM with the verifier (node enroll)", true },
+  { "attest", NULL, "attest to the verifier and receive the keys it releases", true },
 };
 
 int main(int argc, char **argv)
