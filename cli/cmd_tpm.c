@@ -353,10 +353,10 @@ static int cmd_info(struct tpm_opts *o, dj_err *err)
     X509_free(x);
     char idx[16];
     snprintf(idx, sizeof idx, "0x%08x", dj_ek_cert_index((enum dj_ek_kind) k));
-    json_array_append_new(certs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "kind",
+    json_array_append_new(certs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "kind",
                                            dj_ek_kind_name((enum dj_ek_kind) k), "nv_index", idx, "subject", c.subject,
                                            "issuer", c.issuer, "key_type", c.key_type, "manufacturer", c.manufacturer,
-                                           "model", c.model, "ek_matches", match));
+                                           "model", c.model, "version", c.version, "ek_matches", match));
   }
   json_object_set_new(j, "ek_certificates", certs);
   ESYS_TR h = ESYS_TR_NONE;

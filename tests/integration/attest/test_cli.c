@@ -141,3 +141,72 @@ Test(cli, tpm2_quote_with_an_ecc_ak_checked_by_donjon)
                1, "%s", out);
   cr_assert(strstr(out, "signature") != NULL, "%s", out);
 }
+
+static const char *jstr(json_t *o, const char *k)
+{
+  const char *v = json_string_value(json_object_get(o, k));
+  cr_assert_not_null(v, "\"%s\" is not a string", k);
+  return v;
+}
+
+static json_t *info_json(const char *extra)
+{
+  cr_assert_eq(sh("$A tpm info --json %s", extra), 0, "%s", out);
+  json_error_t e;
+  json_t *j = json_loads(out, 0, &e);
+  cr_assert_not_null(j, "%s: %s", e.text, out);
+  return j;
+}
+
+/* Every field of `tpm info --json`, the AK handle once provisioned at a configured handle, and no
+ * handle at all with --ak-handle 0; afterwards the TPM holds no transient object or session. */
+Test(cli, info_fields_and_the_configurable_ak_handle)
+{
+  json_t *j = info_json("");
+  cr_assert_str_eq(jstr(j, "manufacturer"), "IBM");
+  cr_assert_neq(jstr(j, "vendor")[0], '\0');
+  unsigned a, b, c, d;
+  char tail;
+  cr_assert_eq(sscanf(jstr(j, "firmware_version"), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail), 4, "%s", out);
+  json_t *banks = json_object_get(j, "pcr_banks");
+  cr_assert_eq(json_array_size(banks), 1, "swtpm_setup allocated the sha256 bank only: %s", out);
+  cr_assert_str_eq(json_string_value(json_array_get(banks, 0)), "sha256");
+  json_t *certs = json_object_get(j, "ek_certificates");
+  cr_assert_eq(json_array_size(certs), 2, "%s", out);
+  const char *kinds[] = { "rsa2048", "ecc-p384" }, *nv[] = { "0x01c00002", "0x01c00016" },
+             *types[] = { "RSA-2048", "ECC-P384" };
+  for (size_t i = 0; i < 2; i++) {
+    json_t *cert = json_array_get(certs, i);
+    cr_assert_str_eq(jstr(cert, "kind"), kinds[i]);
+    cr_assert_str_eq(jstr(cert, "nv_index"), nv[i]);
+    cr_assert_str_eq(jstr(cert, "key_type"), types[i]);
+    cr_assert_str_eq(jstr(cert, "issuer"), "/CN=swtpm-localca");
+    cr_assert_str_eq(jstr(cert, "subject"), "/CN=unknown");
+    cr_assert_str_eq(jstr(cert, "manufacturer"), "id:00001014");
+    cr_assert_str_eq(jstr(cert, "model"), "swtpm");
+    cr_assert_neq(jstr(cert, "version")[0], '\0');
+    cr_assert(json_is_true(json_object_get(cert, "ek_matches")), "%s", out);
+  }
+  cr_assert(json_is_null(json_object_get(j, "ak_handle")), "no AK yet: %s", out);
+  json_decref(j);
+
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --ak-handle 0x81010005 --nonce 00 --pcrs sha256:0 --out q"), 0, "%s", out);
+  j = info_json("--ak-handle 0x81010005");
+  cr_assert_str_eq(jstr(j, "ak_handle"), "0x81010005");
+  json_decref(j);
+  j = info_json("");
+  cr_assert(json_is_null(json_object_get(j, "ak_handle")), "nothing at the default handle: %s", out);
+  json_decref(j);
+  cr_assert_eq(sh("tpm2_readpublic -c 0x81010005 -f pem -o ak5.pem >/dev/null && openssl pkey -pubin -in ak5.pem "
+                  "-outform DER -out a.der && openssl pkey -pubin -in q/ak.pub.pem -outform DER -out b.der && "
+                  "cmp a.der b.der"),
+               0, "the persistent AK is the one that quoted: %s", out);
+  /* --ak-handle 0: an AK of another kind, made persistent nowhere */
+  cr_assert_eq(sh("tpm2_getcap handles-persistent > before"), 0);
+  cr_assert_eq(sh("$A tpm quote --state-dir $S/h0 --ak ecc-p256 --ak-handle 0 --nonce 00 --pcrs sha256:0 --out q0"), 0,
+               "%s", out);
+  cr_assert_eq(sh("tpm2_getcap handles-persistent > after && cmp before after"), 0, "a handle was made: %s", out);
+  cr_assert_eq(sh("$A tpm info >/dev/null && test -z \"$(tpm2_getcap handles-transient)\" && "
+                  "test -z \"$(tpm2_getcap handles-loaded-session)\" && test -z \"$(tpm2_getcap handles-saved-session)\""),
+               0, "the TPM still holds objects or sessions: %s", out);
+}

@@ -449,3 +449,74 @@ Test(tpm, enrolment_end_to_end)
   cr_assert_eq(err.code, DJ_ATTEST_E_CREDENTIAL);
   dj_ek_trust_free(&trust);
 }
+
+/* How many handles of one type (transient objects, loaded or saved sessions) the TPM holds. */
+static uint32_t tpm_handles(TPM2_HANDLE first)
+{
+  struct dj_tpm tpm;
+  open_tpm(&tpm);
+  TPMS_CAPABILITY_DATA *cap = NULL;
+  cr_assert_eq(Esys_GetCapability(tpm.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, first,
+                                  TPM2_MAX_CAP_HANDLES, NULL, &cap),
+               TSS2_RC_SUCCESS);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < cap->data.handles.count; i++)
+    n += (cap->data.handles.handle[i] >> 24) == (first >> 24);
+  Esys_Free(cap);
+  dj_tpm_close(&tpm);
+  return n;
+}
+
+static void assert_nothing_left(const char *after)
+{
+  cr_assert_eq(tpm_handles(TPM2_TRANSIENT_FIRST), 0, "%s left transient objects in the TPM", after);
+  cr_assert_eq(tpm_handles(TPM2_LOADED_SESSION_FIRST), 0, "%s left loaded sessions in the TPM", after);
+  cr_assert_eq(tpm_handles(TPM2_ACTIVE_SESSION_FIRST), 0, "%s left saved sessions in the TPM", after);
+}
+
+/* swtpm without a resource manager keeps whatever a client leaves (three object slots): every
+ * flow flushes each transient object and session it made, for every EK and AK kind. */
+Test(tpm, every_transient_object_and_session_is_flushed)
+{
+  enum dj_ek_kind eks[] = { DJ_EK_RSA2048, DJ_EK_ECC_P256, DJ_EK_ECC_P384 };
+  enum dj_ak_kind aks[] = { DJ_AK_RSA2048, DJ_AK_ECC_P256, DJ_AK_ECC_P256 };
+  TPML_PCR_SELECTION sel;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_pcr_selection_parse("sha256:0,1,2,3,4,5,6,7,8,9,23", &sel, &err), 0);
+  for (int i = 0; i < 3; i++) {
+    node.ek_kind = eks[i];
+    node.ak_kind = aks[i];
+    struct dj_ak_blobs ak;
+    bool created;
+    cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+    assert_nothing_left("creating the AK");
+    json_t *ev = json_pack("{s:i}", "round", i);
+    cr_assert_eq(dj_node_extend(&node, ev, NULL, &err), 0, "%s", err.msg);
+    json_decref(ev);
+    assert_nothing_left("extend");
+    uint8_t extra[32] = { (uint8_t) i };
+    struct dj_evidence e;
+    cr_assert_eq(dj_node_quote(&node, &sel, extra, sizeof extra, &e, &err), 0, "%s", err.msg);
+    dj_evidence_free(&e);
+    assert_nothing_left("quote");
+    struct dj_tpm tpm;
+    open_tpm(&tpm);
+    ESYS_TR ek;
+    TPM2B_PUBLIC ekpub;
+    cr_assert_eq(dj_tpm_ek_create(&tpm, eks[i], &ek, &ekpub, &err), 0, "%s", err.msg);
+    dj_tpm_flush(&tpm, &ek);
+    dj_tpm_close(&tpm);
+    TPM2B_NAME name;
+    cr_assert_eq(dj_tpm_public_name(&ak.pub.publicArea, &name, &err), 0);
+    uint8_t secret[32] = { 1, 2, 3 };
+    TPM2B_ID_OBJECT blob;
+    TPM2B_ENCRYPTED_SECRET seed;
+    cr_assert_eq(dj_make_credential(&ekpub.publicArea, &name, secret, sizeof secret, &blob, &seed, &err), 0);
+    TPM2B_DIGEST got;
+    cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), 0, "%s", err.msg);
+    assert_nothing_left("activate");
+    blob.credential[5] ^= 1; /* a failed activation flushes too */
+    cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), -1);
+    assert_nothing_left("a failed activation");
+  }
+}
