@@ -113,6 +113,7 @@ int dj_api_enroll(struct dj_vreq *r)
   struct dj_vnode *n = dj_xcalloc(1, sizeof *n);
   struct dj_enroll_challenge ch = { 0 };
   char id[65] = "";
+  _cleanup_free_ char *b64blob = NULL, *b64seed = NULL; /* before the first goto (clang) */
   int ret = -1;
   if (dj_vreq_json(r, &j) < 0)
     goto out;
@@ -228,7 +229,8 @@ int dj_api_enroll(struct dj_vreq *r)
     store_fail(r, &err);
     goto out;
   }
-  _cleanup_free_ char *b64blob = dj_b64url_encode(blob, blob_len), *b64seed = dj_b64url_encode(seed, seed_len);
+  b64blob = dj_b64url_encode(blob, blob_len);
+  b64seed = dj_b64url_encode(seed, seed_len);
   r->status = 201;
   r->resp = json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:s, s:I}}", "node_id", id, "status", n->status, "rotation",
                       strcmp(kind, "rotation") == 0, "challenge", "id", e.id, "credential_blob", b64blob,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -457,6 +458,7 @@ int dj_verifier_cmd_admin(int argc, char **argv)
   int r = parse(argc, argv, &o);
   if (r >= 0)
     return r;
+  umask(077); /* the database, the keys and the auditor's state are nobody else's */
   char **rest = argv + optind;
   int nrest = argc - optind;
   if (strcmp(cmd, "serve") == 0)
