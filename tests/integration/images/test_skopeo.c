@@ -1,6 +1,7 @@
-/* Interop with skopeo 1.9 both ways, for RSA, EC P-256 and EC P-384 keys: images skopeo encrypted
- * are decrypted, unpacked, bundled (and run) by donjon; images donjon encrypted are decrypted by
- * skopeo to layers with the original's descriptors. The test image is built by mkimage.sh from
+/* Interop with skopeo 1.9 both ways, for RSA, EC P-256 and EC P-384 keys and gzip and zstd layers:
+ * images skopeo encrypted are decrypted, unpacked, bundled and run by donjon; images donjon
+ * encrypted have the shape of skopeo's and are decrypted by skopeo to layers with the original's
+ * descriptors. The test image is built by mkimage.sh from
  * busybox-static with tar, gzip and sha256sum. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -140,23 +141,95 @@ static void skopeo_encrypted_to_donjon(const char *key)
   /* without the key: refused, nothing written */
   cr_assert_neq(sh("'%s' image unpack oci:senc-%s:v1 nokey-%s", agent, key, key), 0);
   cr_assert_neq(sh("test -e nokey-%s", key), 0);
-  /* bundle: a config.json from the image config */
-  cr_assert_eq(sh("'%s' image bundle --key %s.pem oci:senc-%s:v1 bundle-%s", agent, key, key, key), 0);
+  /* bundle: a config.json from the image config, runnable by donjon in the confidential jail (user
+   * namespace: the rootfs is owned by the mapped root) */
+  cr_assert_eq(sh("'%s' image bundle --key %s.pem --profile confidential oci:senc-%s:v1 bundle-%s", agent, key, key,
+                  key), 0);
   cr_assert_eq(sh("grep -q 'hello from donjon' bundle-%s/config.json && test -x bundle-%s/rootfs/bin/busybox", key,
                   key), 0);
+  cr_assert_eq(sh("test \"$(stat -c %%u bundle-%s/rootfs/bin/busybox)\" = 100000", key), 0,
+               "the confidential profile's user namespace owns the rootfs");
+  const char *donjon = getenv("DONJON");
+  cr_assert(donjon != NULL && access(donjon, X_OK) == 0, "the donjon runtime binary is not built");
+  char *o = out("'%s' --root '%s/state' run --bundle bundle-%s dj-images-run-%s-$$", donjon, dir, key, key);
+  cr_assert(strstr(o, "hello from donjon") != NULL, "%s: output: %s", key, o);
+  free(o);
 }
 
 Test(skopeo, skopeo_rsa_to_donjon) { skopeo_encrypted_to_donjon("rsa"); }
 Test(skopeo, skopeo_p256_to_donjon) { skopeo_encrypted_to_donjon("p256"); }
 Test(skopeo, skopeo_p384_to_donjon) { skopeo_encrypted_to_donjon("p384"); }
 
+/* The manifest of layout dir's only (or tagged) image, read with jansson from the files. */
+static json_t *manifest_of(const char *layout)
+{
+  char *path = NULL;
+  cr_assert_gt(asprintf(&path, "%s/%s/index.json", dir, layout), 0);
+  json_t *idx = json_load_file(path, 0, NULL);
+  cr_assert_not_null(idx, "%s", path);
+  free(path);
+  const char *d = json_string_value(json_object_get(json_array_get(json_object_get(idx, "manifests"), 0), "digest"));
+  cr_assert_not_null(d);
+  cr_assert_gt(asprintf(&path, "%s/%s/blobs/sha256/%s", dir, layout, d + 7), 0);
+  json_t *m = json_load_file(path, 0, NULL);
+  cr_assert_not_null(m, "%s", path);
+  free(path);
+  json_decref(idx);
+  return m;
+}
+
+/* The members of a layer's pubopts document, and the layer's annotation names, as one sorted text. */
+static char *encrypted_layer_shape(const char *layout)
+{
+  json_t *m = manifest_of(layout);
+  json_t *l0 = json_array_get(json_object_get(m, "layers"), 0);
+  json_t *ann = json_object_get(l0, "annotations");
+  char *pub = out("echo '%s' | base64 -d", json_string_value(json_object_get(ann, "org.opencontainers.image.enc.pubopts")));
+  json_t *po = json_loads(pub, 0, NULL);
+  cr_assert_not_null(po, "pubopts: %s", pub);
+  cr_assert_str_eq(json_string_value(json_object_get(po, "cipher")), "AES_256_CTR_HMAC_SHA256");
+  json_t *shape = json_object();
+  json_object_set(shape, "mediaType", json_object_get(l0, "mediaType"));
+  const char *k;
+  json_t *v;
+  json_t *names = json_array(), *members = json_array();
+  json_object_foreach(ann, k, v) json_array_append_new(names, json_string(k));
+  json_object_foreach(po, k, v) json_array_append_new(members, json_string(k));
+  json_object_set_new(shape, "annotations", names);
+  json_object_set_new(shape, "pubopts", members);
+  json_object_set(shape, "config", json_object_get(m, "config"));
+  char *text = json_dumps(shape, JSON_SORT_KEYS | JSON_COMPACT);
+  json_decref(shape);
+  json_decref(po);
+  json_decref(m);
+  free(pub);
+  return text;
+}
+
+static void donjon_encrypted_to_skopeo_from(const char *src, const char *recipients, const char *key, const char *name)
+{
+  cr_assert_eq(sh("'%s' image encrypt %s oci:%s:latest oci:denc-%s:v1", agent, recipients, src, name), 0);
+  /* what skopeo writes: the same media type, annotations, pubopts members and the unchanged config */
+  char *theirs = NULL;
+  cr_assert_eq(sh("skopeo copy --encryption-key jwe:%s.pub oci:%s:latest oci:senc-shape-%s:v1", key, src, name), 0);
+  char l1[128], l2[128];
+  snprintf(l1, sizeof l1, "denc-%s", name);
+  snprintf(l2, sizeof l2, "senc-shape-%s", name);
+  char *ours = encrypted_layer_shape(l1);
+  theirs = encrypted_layer_shape(l2);
+  cr_assert_str_eq(ours, theirs, "donjon's encrypted layer differs from skopeo's in shape");
+  free(ours);
+  free(theirs);
+  cr_assert_eq(sh("skopeo copy --decryption-key %s.pem oci:denc-%s:v1 oci:sdec-%s:v1", key, name, name), 0);
+  char a[256], o[256];
+  snprintf(a, sizeof a, "oci:sdec-%s:v1", name);
+  snprintf(o, sizeof o, "oci:%s:latest", src);
+  assert_same_layers(o, a);
+}
+
 static void donjon_encrypted_to_skopeo(const char *recipients, const char *key, const char *name)
 {
-  cr_assert_eq(sh("'%s' image encrypt %s oci:plain:latest oci:denc-%s:v1", agent, recipients, name), 0);
-  cr_assert_eq(sh("skopeo copy --decryption-key %s.pem oci:denc-%s:v1 oci:sdec-%s:v1", key, name, name), 0);
-  char a[256];
-  snprintf(a, sizeof a, "oci:sdec-%s:v1", name);
-  assert_same_layers("oci:plain:latest", a);
+  donjon_encrypted_to_skopeo_from("plain", recipients, key, name);
 }
 
 Test(skopeo, donjon_rsa_to_skopeo) { donjon_encrypted_to_skopeo("--recipient jwe:rsa.pub", "rsa", "rsa"); }
@@ -189,17 +262,18 @@ Test(skopeo, absent_and_ambiguous_tags_are_clear_errors)
   free(s);
 }
 
-/* The bundle (confidential profile: user namespace, remapped ownership) runs under donjon. */
-Test(skopeo, skopeo_encrypted_bundle_runs)
+/* zstd layers (skopeo --dest-compress-format zstd) both ways. */
+Test(skopeo, zstd_layers_both_ways)
 {
-  const char *donjon = getenv("DONJON");
-  if (donjon == NULL || access(donjon, X_OK) != 0)
-    cr_skip_test("the donjon runtime binary is not built");
-  cr_assert_eq(sh("skopeo copy --encryption-key jwe:p256.pub oci:plain:latest oci:run:v1"), 0);
-  cr_assert_eq(sh("'%s' image bundle --key p256.pem --profile confidential oci:run:v1 runbundle", agent), 0);
-  cr_assert_eq(sh("test \"$(stat -c %%u runbundle/rootfs/bin/busybox)\" = 100000"),
-               0, "the confidential profile's user namespace owns the rootfs");
-  char *o = out("'%s' --root '%s/state' run --bundle runbundle dj-images-run-$$", donjon, dir);
-  cr_assert(strstr(o, "hello from donjon") != NULL, "output: %s", o);
-  free(o);
+  cr_assert_eq(sh("skopeo copy --dest-compress --dest-compress-format zstd oci:plain:latest oci:zst:latest"), 0);
+  json_t *j = inspect("oci:zst:latest");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "layers"), 0), "mediaType")),
+                   "application/vnd.oci.image.layer.v1.tar+zstd");
+  json_decref(j);
+  cr_assert_eq(sh("skopeo copy --encryption-key jwe:p384.pub oci:zst:latest oci:zsenc:v1"), 0);
+  cr_assert_eq(sh("'%s' image decrypt --key p384.pem oci:zsenc:v1 oci:zddec:v1", agent), 0);
+  assert_same_layers("oci:zst:latest", "oci:zddec:v1");
+  cr_assert_eq(sh("'%s' image unpack --key p384.pem oci:zsenc:v1 zunpacked && cmp /bin/busybox zunpacked/bin/busybox",
+                  agent), 0);
+  donjon_encrypted_to_skopeo_from("zst", "--recipient jwe:rsa.pub", "rsa", "zrsa");
 }
