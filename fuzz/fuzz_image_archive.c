@@ -10,7 +10,7 @@
 #include "images/oci_archive.h"
 #include "images/tree.h"
 
-static char file[] = "/tmp/dj-fuzz-archive-XXXXXX";
+static char file[] = "/dev/shm/dj-fuzz-archive-XXXXXX";
 
 static void remove_file(void)
 {
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fd < 0)
       abort();
     atexit(remove_file);
-    setenv("TMPDIR", "/tmp", 1);
+    setenv("TMPDIR", "/dev/shm", 1); /* memory-backed: the extraction directories come and go */
   }
   if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t) size)
     abort();

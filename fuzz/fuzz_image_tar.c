@@ -1,5 +1,5 @@
-/* Tar entry handling: the input is a layer's tar, unpacked into a fresh directory with the safe
- * unpacker (small bounds), which is then emptied. */
+/* Tar entry handling: the input is a layer's tar (plain, or gzip or zstd by its magic), unpacked into a
+ * fresh directory with the safe unpacker (small bounds), which is then emptied. */
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   o.max_entries = 1000;
   o.chown = false;
   dj_err err = { 0 };
-  dj_unpack_tar_fd(fd, size > 2 && data[0] == 0x1f && data[1] == 0x8b ? DJ_COMP_GZIP : DJ_COMP_NONE, &o, dirfd, &err);
+  enum dj_compression comp = DJ_COMP_NONE; /* chosen by the input's magic, as a layer's media type would */
+  if (size > 2 && data[0] == 0x1f && data[1] == 0x8b)
+    comp = DJ_COMP_GZIP;
+  else if (size > 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f && data[3] == 0xfd)
+    comp = DJ_COMP_ZSTD;
+  dj_unpack_tar_fd(fd, comp, &o, dirfd, &err);
   dj_empty_dir(dirfd);
   close(fd);
   return 0;
