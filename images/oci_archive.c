@@ -56,7 +56,7 @@ static enum member classify(const char *name, bool isdir)
   return M_SKIP;
 }
 
-static int extract_entry(struct archive *a, int dirfd, const char *name, dj_err *err)
+static int extract_entry(struct archive *a, int dirfd, const char *name, uint64_t *left, dj_err *err)
 {
   while (name[0] == '.' && name[1] == '/')
     name += 2;
@@ -74,6 +74,10 @@ static int extract_entry(struct archive *a, int dirfd, const char *name, dj_err 
       return dj_error(err, 0, "%s: %s", name, archive_error_string(a));
     if (n == 0)
       break;
+    if ((uint64_t) n > *left)
+      return dj_error(err, 0, "%s: the archive expands to more than %d times its size (a decompression bomb?)", name,
+                      DJ_OCI_ARCHIVE_MAX_RATIO);
+    *left -= (uint64_t) n;
     if (dj_write_all(fd, buf, (size_t) n) < 0)
       return dj_error(err, errno, "%s: write", name);
   }
@@ -97,10 +101,21 @@ int dj_oci_archive_extract(const char *file, char **tmpdir, dj_err *err)
   archive_read_support_filter_none(a);
   int r = -1;
   size_t count = 0;
+  struct stat st;
+  uint64_t left = 0;
   if (dirfd < 0) {
     dj_error(err, errno, "%s", dir);
     goto out;
   }
+  if (stat(file, &st) < 0) {
+    dj_error(err, errno, "%s", file);
+    goto out;
+  }
+  left = (uint64_t) st.st_size * DJ_OCI_ARCHIVE_MAX_RATIO;
+  if (left < DJ_OCI_ARCHIVE_MIN_BOUND)
+    left = DJ_OCI_ARCHIVE_MIN_BOUND;
+  if (left > DJ_OCI_ARCHIVE_MAX_BYTES)
+    left = DJ_OCI_ARCHIVE_MAX_BYTES;
   if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
     dj_error(err, archive_errno(a) > 0 ? archive_errno(a) : 0, "%s: %s", file, archive_error_string(a));
     goto out;
@@ -131,7 +146,7 @@ int dj_oci_archive_extract(const char *file, char **tmpdir, dj_err *err)
       dj_error(err, 0, "%s: %s: not a regular file", file, name);
       goto out;
     }
-    if (extract_entry(a, dirfd, name, err) < 0) {
+    if (extract_entry(a, dirfd, name, &left, err) < 0) {
       dj_err_wrap(err, "%s", file);
       goto out;
     }

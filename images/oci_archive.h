@@ -9,6 +9,11 @@
 #include "common/err.h"
 
 #define DJ_OCI_ARCHIVE_MAX_ENTRIES 100000
+/* A compressed archive may expand to at most this many times its size (at least the floor),
+ * and never beyond the cap: a decompression bomb stops there instead of filling $TMPDIR. */
+#define DJ_OCI_ARCHIVE_MAX_RATIO 32
+#define DJ_OCI_ARCHIVE_MIN_BOUND (16ull << 20)
+#define DJ_OCI_ARCHIVE_MAX_BYTES (64ull << 30)
 
 /* Extract FILE into a new directory under $TMPDIR (default /var/tmp); *tmpdir is malloc'd and
  * the caller removes it (dj_remove_tree). Nothing is left behind on failure. */

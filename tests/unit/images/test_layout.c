@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "images/layout.h"
@@ -378,4 +379,30 @@ Test(layout, config_blob_checked_and_untagged_archive)
   tt_write(p, c, n);
   free(c);
   expect_open_fails(ref, "content digest");
+}
+
+/* An oci-archive that expands far beyond its size (a sparse member, or compression) is stopped
+ * there, and leaves nothing in $TMPDIR. */
+Test(layout, oci_archive_bomb_is_bounded)
+{
+  int64_t big = 40ll << 20; /* over the 16 MiB floor and 32 times the archive's size */
+  char name[100];
+  snprintf(name, sizeof name, "blobs/sha256/%064d", 0);
+  struct tentry e[] = { { 'f', "oci-layout", .data = "{\"imageLayoutVersion\":\"1.0.0\"}" }, { 'f', name, .size = big } };
+  struct tbuf t = tt_tar(e, 2), gz = tt_gzip(t);
+  char tmp[4300];
+  snprintf(tmp, sizeof tmp, "%s/tmp", parent);
+  cr_assert_eq(mkdir(tmp, 0700), 0);
+  setenv("TMPDIR", tmp, 1);
+  struct tbuf *forms[2] = { &t, &gz };
+  for (int i = 0; i < 2; i++) {
+    char tarfile[4300], r[4400];
+    snprintf(tarfile, sizeof tarfile, "%s/bomb%d.tar", parent, i);
+    tt_write(tarfile, forms[i]->p, forms[i]->n);
+    snprintf(r, sizeof r, "oci-archive:%s", tarfile);
+    expect_open_fails(r, "decompression bomb");
+    cr_assert_eq(tt_count(tmp), 0, "the extraction directory was left in %s", tmp);
+  }
+  free(t.p);
+  free(gz.p);
 }
