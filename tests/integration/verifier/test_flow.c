@@ -1,0 +1,301 @@
+/* Enrolment -> approval (by the operator, or by the inventory) -> attestation -> release, with RSA
+ * and ECC AKs; an AK rotation the operator approves; image layer keys released only for the
+ * attested image, with one uniform error for every unwrap failure. */
+#include <criterion/criterion.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/util.h"
+#include "images/b64.h"
+#include "images/jwe.h"
+#include "vharness.h"
+
+static struct vh v;
+
+static void setup(void)
+{
+  vh_create(&v, "\"nonce_lifetime_ms\": 20000,");
+  vh_start(&v);
+}
+
+static void teardown(void)
+{
+  vh_destroy(&v);
+}
+
+TestSuite(flow, .init = setup, .fini = teardown, .timeout = 300);
+
+static void put_secret(const char *tenant, const char *id, const char *value)
+{
+  char *b = dj_b64url_encode((const uint8_t *) value, strlen(value));
+  json_t *body = json_pack("{s:s, s:s}", "kind", "secret", "value", b);
+  char path[128];
+  snprintf(path, sizeof path, "/v1/keys/%s", id);
+  long st = vh_call(&v, tenant, "PUT", path, body, NULL);
+  cr_assert(st == 201 || st == 200, "key put: %ld", st);
+  json_decref(body);
+  free(b);
+}
+
+static int count_type(const char *type)
+{
+  json_t *resp = NULL;
+  cr_assert_eq(vh_call(&v, "auditor", "GET", "/v1/audit?limit=10000", NULL, &resp), 200);
+  int n = 0;
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(resp, "records"), i, r) {
+    json_error_t je;
+    json_t *rec = json_loads(json_string_value(json_object_get(r, "record")), 0, &je);
+    n += strcmp(json_string_value(json_object_get(rec, "type")), type) == 0;
+    json_decref(rec);
+  }
+  json_decref(resp);
+  return n;
+}
+
+static void attest_allowed(struct vnode *n, const char *expect_secret)
+{
+  json_t *cfg = vh_config("--serve");
+  const char *keys[] = { "acme-db" };
+  struct dj_vattest_args args = { .keys = keys, .n_keys = 1, .manifest = VH_MANIFEST, .profile = "confidential",
+                                  .config = cfg };
+  struct vh_attest a = { .args = &args };
+  struct dj_vattest_result res;
+  long st = vh_attest(&v, n, &a, &res);
+  char *s = json_dumps(res.answer, 0);
+  cr_assert_eq(st, 200, "attest: %ld %s", st, s);
+  free(s);
+  cr_assert(res.allowed);
+  cr_assert_eq(res.n_keys, 1);
+  cr_assert_str_eq(res.keys[0].id, "acme-db");
+  cr_assert_eq(res.keys[0].len, strlen(expect_secret));
+  cr_assert_eq(memcmp(res.keys[0].data, expect_secret, res.keys[0].len), 0);
+  json_t *rec = vh_audit_record(&v, json_integer_value(json_object_get(res.answer, "audit_seq")));
+  json_t *body = json_object_get(rec, "body");
+  cr_assert_str_eq(json_string_value(json_object_get(rec, "type")), "attest");
+  cr_assert_str_eq(json_string_value(json_object_get(body, "decision")), "allow");
+  cr_assert_str_eq(json_string_value(json_object_get(body, "node")), n->id);
+  cr_assert_null(json_object_get(json_array_get(json_object_get(body, "keys"), 0), "jwe"), "a JWE in the audit log");
+  json_decref(rec);
+  dj_vattest_result_free(&res);
+  json_decref(cfg);
+}
+
+Test(flow, rsa_ak_manual_approval_and_ecc_ak_by_inventory)
+{
+  struct vnode a, b;
+  vnode_create(&a, DJ_AK_RSA2048);
+  vnode_create(&b, DJ_AK_ECC_P256);
+  struct vnode *both[] = { &a, &b };
+  vh_operator_policy(&v, both, 2);
+  vh_tenant_policy(&v, NULL);
+  put_secret("acme", "acme-db", "postgres master key");
+
+  cr_assert_str_eq(vnode_enroll(&v, &a), "pending");
+  cr_assert_str_eq(vnode_enroll(&v, &a), "pending", "enrolling again is harmless");
+  vnode_approve(&v, &a, "FR-PAR-1", "FR", "std-1");
+  attest_allowed(&a, "postgres master key");
+
+  /* the operator's inventory names b's EK: approved at activation */
+  char id[65];
+  dj_err err = { 0 };
+  cr_assert_eq(dj_vclient_node_id(&b.node, id, &err), 0, "%s", err.msg);
+  char digest[80];
+  snprintf(digest, sizeof digest, "sha256:%s", id);
+  json_t *inv = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s}]}", "entries", "ek_digest", digest, "name", "rack-7",
+                          "site", "FR-PAR-1", "jurisdiction", "FR", "hardware_class", "std-1");
+  cr_assert_eq(vh_call(&v, "operator", "POST", "/v1/inventory", inv, NULL), 200);
+  json_decref(inv);
+  cr_assert_str_eq(vnode_enroll(&v, &b), "approved");
+  cr_assert_str_eq(b.id, id, "the node id is the EK's digest");
+  attest_allowed(&b, "postgres master key");
+
+  json_t *nodes = NULL;
+  cr_assert_eq(vh_call(&v, "operator", "GET", "/v1/nodes", NULL, &nodes), 200);
+  cr_assert_eq(json_array_size(json_object_get(nodes, "nodes")), 2);
+  json_decref(nodes);
+  cr_assert_eq(count_type("enroll"), 3);
+  cr_assert_eq(count_type("activate"), 2);
+  cr_assert_eq(count_type("approve"), 1);
+  cr_assert_eq(count_type("inventory"), 1);
+  cr_assert_eq(count_type("key-put"), 1);
+  cr_assert_eq(count_type("attest"), 2);
+
+  /* an AK rotation: a new AK for a known EK is pending until the operator approves it */
+  a.node.ak_kind = DJ_AK_ECC_P256;
+  cr_assert_str_eq(vnode_enroll(&v, &a), "approved");
+  json_t *cfg = vh_config("--serve");
+  struct dj_vattest_args args = { .manifest = VH_MANIFEST, .profile = "confidential", .config = cfg };
+  struct vh_attest at = { .args = &args };
+  struct dj_vattest_result res;
+  cr_assert_eq(vh_attest(&v, &a, &at, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "ak-rotation-pending");
+  dj_vattest_result_free(&res);
+  char path[128];
+  snprintf(path, sizeof path, "/v1/nodes/%s/approve", a.id);
+  json_t *rot = json_pack("{s:b}", "rotation", true);
+  cr_assert_eq(vh_call(&v, "operator", "POST", path, rot, NULL), 200);
+  cr_assert_eq(count_type("rotate"), 1);
+  attest_allowed(&a, "postgres master key");
+  /* and the old AK is no longer the node's */
+  a.node.ak_kind = DJ_AK_RSA2048;
+  cr_assert_eq(vh_attest(&v, &a, &at, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "ak-unknown");
+  dj_vattest_result_free(&res);
+  json_decref(rot);
+  json_decref(cfg);
+
+  /* the whole log verifies, through the admin command */
+  char out[4096];
+  const char *args2[] = { "audit", "verify", "--pubkey", v.audit_pub, NULL };
+  cr_assert_eq(vh_admin(&v, "auditor", out, sizeof out, args2), 0, "%s", out);
+  vnode_destroy(&a);
+  vnode_destroy(&b);
+}
+
+/* ---- image keys ----------------------------------------------------------------------------- */
+
+/* A manifest with one encrypted layer whose private options are wrapped to kek (or corrupted). */
+static char *make_manifest(EVP_PKEY *kek, const char *tag, char **privopts, char **recipient, bool corrupt)
+{
+  uint8_t key[32], nonce[16];
+  RAND_bytes(key, sizeof key);
+  RAND_bytes(nonce, sizeof nonce);
+  char *k = dj_b64_encode(key, 32), *n = dj_b64_encode(nonce, 16);
+  *privopts = dj_xasprintf("{\"symkey\":\"%s\",\"digest\":\"sha256:%064d\",\"cipheroptions\":{\"nonce\":\"%s\"}}", k,
+                           0, n);
+  free(k);
+  free(n);
+  char *jwe = NULL;
+  dj_err err = { 0 };
+  enum dj_jwe_alg alg = DJ_JWE_RSA_OAEP;
+  cr_assert_eq(dj_jwe_encrypt((const uint8_t *) *privopts, strlen(*privopts), &kek, &alg, 1, &jwe, &err), 0, "%s",
+               err.msg);
+  if (corrupt) { /* one byte of the wrapped key changed: RSA-OAEP fails */
+    char *p = strstr(jwe, "\"encrypted_key\":\"");
+    cr_assert_not_null(p);
+    p += 20;
+    *p = *p == 'A' ? 'B' : 'A';
+  }
+  *recipient = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
+  free(jwe);
+  return dj_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                      "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:%064d\","
+                      "\"size\":2},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\","
+                      "\"digest\":\"sha256:%s\",\"size\":10,\"annotations\":{\"org.opencontainers.image.enc.keys.jwe\":"
+                      "\"%s\",\"org.opencontainers.image.enc.pubopts\":\"e30=\"}}]}",
+                      0, tag, *recipient);
+}
+
+static void digest_of(const char *s, char out[72])
+{
+  uint8_t d[32];
+  SHA256((const uint8_t *) s, strlen(s), d);
+  strcpy(out, "sha256:");
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+}
+
+static long layer_attest(struct vnode *n, const char *workload_manifest, const char *image, const char *layer_digest,
+                         const char *recipient, struct dj_vattest_result *res)
+{
+  json_t *cfg = vh_config("--serve");
+  const char *keys[] = { "acme-kek" };
+  struct dj_vlayer layer = { .digest = layer_digest, .recipient = recipient };
+  struct dj_vattest_args args = { .keys = keys, .n_keys = 1, .manifest = workload_manifest, .profile = "confidential",
+                                  .config = cfg, .image_manifest = (const uint8_t *) image,
+                                  .image_manifest_len = strlen(image), .layers = &layer, .n_layers = 1 };
+  struct vh_attest a = { .args = &args };
+  long st = vh_attest(&v, n, &a, res);
+  json_decref(cfg);
+  return st;
+}
+
+Test(flow, layer_keys_only_for_the_attested_image)
+{
+  struct vnode a;
+  vnode_create(&a, DJ_AK_ECC_P256);
+  struct vnode *one[] = { &a };
+  vh_operator_policy(&v, one, 1);
+  EVP_PKEY *kek = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  char *pa, *ra, *pb, *rb, *pc, *rc, *pd, *rd;
+  char *ma = make_manifest(kek, "1111111111111111111111111111111111111111111111111111111111111111", &pa, &ra, false);
+  char *mb = make_manifest(kek, "2222222222222222222222222222222222222222222222222222222222222222", &pb, &rb, false);
+  char *mc = make_manifest(other, "3333333333333333333333333333333333333333333333333333333333333333", &pc, &rc, false);
+  char *md = make_manifest(kek, "4444444444444444444444444444444444444444444444444444444444444444", &pd, &rd, true);
+  char da[72], dc[72], dd[72];
+  digest_of(ma, da);
+  digest_of(mc, dc);
+  digest_of(md, dd);
+  /* the tenant allows image A (and C, D to reach the unwrap); the KEK goes to the verifier */
+  json_t *wl = json_pack("[{s:s, s:s, s:{s:[[s,s]], s:[s], s:[s]}}]", "manifest", da, "profile", "confidential",
+                         "config", "args", "/bin/app", "--serve", "env", "PATH=*", "mounts", "/tmp");
+  for (int i = 0; i < 2; i++)
+    json_array_append_new(wl, json_pack("{s:s, s:s, s:{s:[[s,s]], s:[s], s:[s]}}", "manifest", i ? dd : dc, "profile",
+                                        "confidential", "config", "args", "/bin/app", "--serve", "env", "PATH=*",
+                                        "mounts", "/tmp"));
+  json_t *doc = json_pack("{s:s, s:s, s:{s:{s:[s], s:[s], s:[s], s:i, s:o}}}", "kind", "tenant", "tenant", "acme",
+                          "keys", "acme-kek", "jurisdictions", "FR", "sites", "FR-*", "hardware_classes", "std-1",
+                          "max_evidence_age", 60, "workloads", wl);
+  cr_assert_eq(vh_call(&v, "acme", "PUT", "/v1/policy/tenants/acme", doc, NULL), 200);
+  json_decref(doc);
+  BIO *bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, kek, NULL, NULL, 0, NULL, NULL);
+  char *pem = NULL;
+  long len = BIO_get_mem_data(bio, &pem);
+  json_t *kb = json_pack("{s:s, s:s%}", "kind", "kek", "private_key", pem, (size_t) len);
+  json_t *kresp = NULL;
+  cr_assert_eq(vh_call(&v, "acme", "PUT", "/v1/keys/acme-kek", kb, &kresp), 201);
+  cr_assert_not_null(json_object_get(kresp, "public_key"));
+  json_decref(kresp);
+  json_decref(kb);
+  BIO_free(bio);
+  vnode_enroll(&v, &a);
+  vnode_approve(&v, &a, "FR-PAR-1", "FR", "std-1");
+
+  struct dj_vattest_result res;
+  const char *la = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+  cr_assert_eq(layer_attest(&a, da, ma, la, ra, &res), 200, "%s", vh_code(&res));
+  cr_assert_eq(res.n_layers, 1);
+  cr_assert_eq(res.n_keys, 0, "a KEK is never released");
+  cr_assert_str_eq(res.layers[0].id, la);
+  cr_assert_eq(res.layers[0].len, strlen(pa));
+  cr_assert_eq(memcmp(res.layers[0].data, pa, strlen(pa)), 0);
+  dj_vattest_result_free(&res);
+
+  /* the decryption-oracle attempt: image B's recipient, attesting image A */
+  cr_assert_eq(layer_attest(&a, da, ma, la, rb, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "recipient-not-in-manifest");
+  json_t *rec = vh_audit_record(&v, json_integer_value(json_object_get(res.answer, "audit_seq")));
+  cr_assert_str_eq(json_string_value(json_object_get(json_object_get(rec, "body"), "reason")),
+                   "recipient-not-in-manifest");
+  json_decref(rec);
+  dj_vattest_result_free(&res);
+  /* image B's manifest sent for workload A */
+  cr_assert_eq(layer_attest(&a, da, mb, "sha256:2222222222222222222222222222222222222222222222222222222222222222", rb,
+                            &res), 403);
+  cr_assert_str_eq(vh_code(&res), "image-manifest-mismatch");
+  dj_vattest_result_free(&res);
+  /* a recipient for another key and a corrupted one fail alike: no oracle */
+  cr_assert_eq(layer_attest(&a, dc, mc, "sha256:3333333333333333333333333333333333333333333333333333333333333333", rc,
+                            &res), 403);
+  cr_assert_str_eq(vh_code(&res), "layer-unwrap");
+  char *m1 = dj_xstrdup(json_string_value(json_object_get(json_object_get(res.answer, "error"), "message")));
+  dj_vattest_result_free(&res);
+  cr_assert_eq(layer_attest(&a, dd, md, "sha256:4444444444444444444444444444444444444444444444444444444444444444", rd,
+                            &res), 403);
+  cr_assert_str_eq(vh_code(&res), "layer-unwrap");
+  cr_assert_str_eq(json_string_value(json_object_get(json_object_get(res.answer, "error"), "message")), m1);
+  free(m1);
+  dj_vattest_result_free(&res);
+  free(ma), free(mb), free(mc), free(md);
+  free(pa), free(pb), free(pc), free(pd), free(ra), free(rb), free(rc), free(rd);
+  EVP_PKEY_free(kek);
+  EVP_PKEY_free(other);
+  vnode_destroy(&a);
+}
