@@ -11,6 +11,11 @@ static const struct dj_cli_command commands[] = {
   { "kill", dj_cmd_kill, "send a signal to a container's init (--all: every process)", false },
   { "delete", dj_cmd_delete, "remove a stopped container (--force: kill it first)", false },
   { "list", dj_cmd_list, "list the containers (--format table|json)", false },
+  { "exec", dj_cmd_exec, "run a new process in a running container", false },
+  { "ps", dj_cmd_ps, "list the processes of a container (--format table|json)", false },
+  { "pause", dj_cmd_pause, "freeze every process of a container", false },
+  { "resume", dj_cmd_resume, "thaw a paused container", false },
+  { "update", dj_cmd_update, "change the resources of a running container", false },
   { "spec", dj_cmd_spec, "write a config.json (default or confidential profile)", false },
   { "features", dj_cmd_features, "print what this runtime implements (runtime-spec features JSON)", false },
   /* donjon-agent's commands: { "NAME", NULL, "SUMMARY", true } */

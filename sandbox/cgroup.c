@@ -23,7 +23,9 @@
 #include "common/util.h"
 
 struct cgroup_ops {
-  int (*apply)(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool devices, dj_err *err);
+  /* primary: this directory enforces the resources (not the unified one of a hybrid host);
+   * update: `donjon update` of a running container (devices left as they are) */
+  int (*apply)(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool primary, bool update, dj_err *err);
   /* a level we are about to make (v2: enable the controllers in its parent) / just made (v1:
    * copy cpuset.cpus and cpuset.mems from its parent) */
   int (*before_mkdir)(const char *parent, dj_err *err);
@@ -31,9 +33,9 @@ struct cgroup_ops {
   const char *freeze_file, *frozen, *thawed;
 };
 
-static int v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool devices, dj_err *err)
+static int v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool primary, bool update, dj_err *err)
 {
-  return dj_cgroup_v1_apply(d, spec, err);
+  return dj_cgroup_v1_apply(d, spec, update, err);
 }
 
 static const struct cgroup_ops v1_ops = { v1_apply, NULL, dj_cgroup_v1_prepare_level, "freezer.state", "FROZEN",
@@ -375,12 +377,22 @@ int dj_cgroup_create(const struct dj_spec *spec, const char *id, struct dj_cgrou
      * the resources (and the devices), and the host's unified root is left as it is. */
     bool primary = mode == DJ_CGROUP_V2;
     if (make_dirs(h->mount, cg->path, ops, h->controllers, primary, &d->created, err) < 0 ||
-        ops->apply(d, spec, primary, err) < 0) {
+        ops->apply(d, spec, primary, false, err) < 0) {
       dj_cgroup_destroy(cg, NULL);
       return -1;
     }
   }
   *out = cg;
+  return 0;
+}
+
+int dj_cgroup_update(struct dj_cgroup *cg, const struct dj_spec *spec, dj_err *err)
+{
+  for (size_t i = 0; i < cg->n_dirs; i++) {
+    const struct dj_cgroup_dir *d = &cg->dirs[i];
+    if (ops_of(d)->apply(d, spec, cg->mode == DJ_CGROUP_V2 || !d->v2, true, err) < 0)
+      return -1;
+  }
   return 0;
 }
 

@@ -23,6 +23,9 @@ int dj_cgroup_detect(enum dj_cgroup_mode *mode, dj_err *err);
 /* Create the container's cgroups for spec (cgroupsPath, or the default for id) and apply
  * linux.resources, devices included. On failure everything created is removed. */
 int dj_cgroup_create(const struct dj_spec *spec, const char *id, struct dj_cgroup **out, dj_err *err);
+/* `donjon update`: apply spec's linux.resources (only what it sets; devices are not changed) to
+ * the cgroups of a running container. */
+int dj_cgroup_update(struct dj_cgroup *cg, const struct dj_spec *spec, dj_err *err);
 /* Move pid (and so its future children) into every cgroup of cg. */
 int dj_cgroup_enter(struct dj_cgroup *cg, pid_t pid, dj_err *err);
 /* Remove the cgroups this container created (killing what is still in them), then free cg. */

@@ -31,9 +31,10 @@ int dj_cgroup_read(const char *dir, const char *file, char *buf, size_t size, dj
 bool dj_cgroup_has(const char *dir, const char *file);
 
 /* Backends: apply linux.resources to one directory. */
-int dj_cgroup_v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, dj_err *err);
+int dj_cgroup_v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool update, dj_err *err);
 int dj_cgroup_v1_prepare_level(const char *parent, const char *dir, const char *controllers, dj_err *err);
-int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool primary, dj_err *err);
+int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool primary, bool update,
+                       dj_err *err);
 int dj_cgroup_v2_enable_controllers(const char *dir, dj_err *err);
 
 /* The v2 device allowlist as a BPF_PROG_TYPE_CGROUP_DEVICE program attached to dir. */

@@ -41,13 +41,25 @@ int dj_cgroup_v1_prepare_level(const char *parent, const char *dir, const char *
   return 0;
 }
 
-static int apply_memory(const char *dir, const struct dj_resources *r, dj_err *err)
+static int apply_memory(const char *dir, const struct dj_resources *r, bool update, dj_err *err)
 {
+  /* update: a limit above the current memory+swap limit is refused by the kernel until memsw is
+   * raised, and memsw below the current limit likewise: in that case swap goes first. */
+  bool swap_first = false;
+  if (update && r->memory_limit != DJ_UNSET_I64 && r->memory_swap != DJ_UNSET_I64 &&
+      dj_cgroup_has(dir, "memory.memsw.limit_in_bytes")) {
+    char cur[32];
+    int64_t memsw;
+    swap_first = dj_cgroup_read(dir, "memory.memsw.limit_in_bytes", cur, sizeof cur, NULL) == 0 &&
+                 dj_parse_i64(cur, &memsw) == 0 && (r->memory_limit < 0 || r->memory_limit > memsw);
+  }
+  if (swap_first && write_i64(dir, "memory.memsw.limit_in_bytes", r->memory_swap, err) < 0)
+    return -1;
   if (r->memory_limit != DJ_UNSET_I64 && write_i64(dir, "memory.limit_in_bytes", r->memory_limit, err) < 0)
     return -1;
   /* memsw (memory + swap) must stay >= the limit: the cgroup is new (unlimited), so the limit is
    * set first, then memsw. Without swap accounting the file is absent: then swap cannot be limited. */
-  if (r->memory_swap != DJ_UNSET_I64) {
+  if (r->memory_swap != DJ_UNSET_I64 && !swap_first) {
     if (!dj_cgroup_has(dir, "memory.memsw.limit_in_bytes"))
       return dj_error(err, 0, "linux.resources.memory.swap: this kernel has no swap accounting "
                               "(memory.memsw.limit_in_bytes), so the limit cannot be enforced");
@@ -113,10 +125,10 @@ static int apply_devices(const char *dir, const struct dj_spec *spec, dj_err *er
   return rc;
 }
 
-int dj_cgroup_v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, dj_err *err)
+int dj_cgroup_v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool update, dj_err *err)
 {
   const struct dj_resources *r = &spec->resources;
-  if (has_controller(d, "memory") && apply_memory(d->dir, r, err) < 0)
+  if (has_controller(d, "memory") && apply_memory(d->dir, r, update, err) < 0)
     return -1;
   if (has_controller(d, "pids") && r->pids_limit != DJ_UNSET_I64) {
     if (r->pids_limit > 0 ? write_i64(d->dir, "pids.max", r->pids_limit, err) < 0
@@ -136,7 +148,7 @@ int dj_cgroup_v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec
     if (write_i64(d->dir, f, r->blkio_weight, err) < 0)
       return -1;
   }
-  if (has_controller(d, "devices") && apply_devices(d->dir, spec, err) < 0)
+  if (!update && has_controller(d, "devices") && apply_devices(d->dir, spec, err) < 0)
     return -1;
   return 0;
 }

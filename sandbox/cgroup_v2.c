@@ -54,7 +54,8 @@ static int apply_unified(const char *dir, json_t *unified, dj_err *err)
   return 0;
 }
 
-int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool primary, dj_err *err)
+int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec, bool primary, bool update,
+                       dj_err *err)
 {
   const struct dj_resources *r = &spec->resources;
   const char *dir = d->dir;
@@ -101,13 +102,15 @@ int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec
       if (write_i64_or_max(dir, bfq ? "io.bfq.weight" : "io.weight", w, err) < 0)
         return -1;
     }
-    struct dj_device_rule *rules = NULL;
-    size_t n = 0;
-    dj_cgroup_device_rules(spec, &rules, &n);
-    int rc = dj_cgroup_bpf_devices(dir, rules, n, err);
-    free(rules);
-    if (rc < 0)
-      return -1;
+    if (!update) {
+      struct dj_device_rule *rules = NULL;
+      size_t n = 0;
+      dj_cgroup_device_rules(spec, &rules, &n);
+      int rc = dj_cgroup_bpf_devices(dir, rules, n, err);
+      free(rules);
+      if (rc < 0)
+        return -1;
+    }
   }
   if (r->unified != NULL && apply_unified(dir, r->unified, err) < 0)
     return -1;

@@ -6,7 +6,6 @@
 #include <linux/keyctl.h>
 #include <linux/sched.h>
 #include <net/if.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +14,6 @@
 #include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -32,6 +30,7 @@
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/state.h"
+#include "sandbox/supervise.h"
 
 /* What travels on the sync socket between donjon and the container's init. */
 /* GO: id maps written, the init may start; JOINED: it is in its cgroups (donjon makes and fills
@@ -225,18 +224,7 @@ static int init_setup(struct run *r, dj_err *err)
   /* create: wait for `start` here, killable, before the filter and the last capability drops. */
   if (r->create && wait_start(r, err) < 0)
     return -1;
-  if (!p->no_new_privileges && r->seccomp != NULL) {
-    /* Without no_new_privs the filter needs CAP_SYS_ADMIN: load it first; capset must pass it. */
-    if (dj_seccomp_load(r->seccomp, err) < 0)
-      return -1;
-  }
-  if (dj_caps_apply(&p->caps, err) < 0)
-    return -1;
-  if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    return dj_error(err, errno, "prctl PR_SET_NO_NEW_PRIVS");
-  if (p->no_new_privileges && r->seccomp != NULL && dj_seccomp_load(r->seccomp, err) < 0)
-    return -1;
-  return 0;
+  return dj_process_confine(p, r->seccomp, err);
 }
 
 static __attribute__((noreturn)) void init_main(struct run *r)
@@ -446,88 +434,6 @@ static int write_pid_file(const char *path, pid_t pid, dj_err *err)
   return 0;
 }
 
-static int exit_code(int status)
-{
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  if (WIFSIGNALED(status))
-    return 128 + WTERMSIG(status);
-  return 255;
-}
-
-/* What the workload wrote to its terminal just before exiting is still in the master. */
-static void drain_pty(int master)
-{
-  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-  char buf[16384];
-  ssize_t n;
-  while ((n = read(master, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0 && dj_write_all(STDOUT_FILENO, buf, (size_t) n) < 0)
-      break;
-}
-
-/* Forward signals (and relay the terminal) until the init exits. */
-static int supervise(struct run *r, int *exit_status, dj_err *err)
-{
-  sigset_t all;
-  sigfillset(&all);
-  _cleanup_close_ int sfd = signalfd(-1, &all, SFD_CLOEXEC);
-  if (sfd < 0)
-    return dj_error(err, errno, "signalfd");
-  struct termios saved;
-  bool raw = r->pty_master >= 0 && dj_console_raw(STDIN_FILENO, &saved);
-  bool stdin_open = r->pty_master >= 0;
-  int rc = 0;
-  for (;;) {
-    int status;
-    pid_t w = waitpid(r->pid, &status, WNOHANG);
-    if (w == r->pid) {
-      *exit_status = exit_code(status);
-      r->pid = 0;
-      if (r->pty_master >= 0)
-        drain_pty(r->pty_master);
-      break;
-    }
-    struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { r->pty_master, POLLIN, 0 },
-                             { stdin_open ? STDIN_FILENO : -1, POLLIN, 0 } };
-    if (poll(pfd, 3, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      rc = dj_error(err, errno, "poll");
-      break;
-    }
-    if (pfd[0].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (read(sfd, &si, sizeof si) == (ssize_t) sizeof si && si.ssi_signo != SIGCHLD) {
-        if (si.ssi_signo == SIGWINCH && r->pty_master >= 0)
-          dj_console_resize_from(STDIN_FILENO, r->pty_master);
-        else
-          kill(r->pid, (int) si.ssi_signo);
-      }
-    }
-    char buf[16384];
-    if (r->pty_master >= 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
-      ssize_t n = read(r->pty_master, buf, sizeof buf);
-      if (n > 0)
-        dj_write_all(STDOUT_FILENO, buf, (size_t) n);
-      else if (n <= 0 && errno != EINTR && errno != EAGAIN) {
-        close(r->pty_master); /* EIO: every slave closed */
-        r->pty_master = -1;
-      }
-    }
-    if (stdin_open && (pfd[2].revents & (POLLIN | POLLHUP))) {
-      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-      if (n > 0 && r->pty_master >= 0)
-        dj_write_all(r->pty_master, buf, (size_t) n);
-      else if (n == 0)
-        stdin_open = false;
-    }
-  }
-  if (raw)
-    dj_console_restore(STDIN_FILENO, &saved);
-  return rc;
-}
-
 static void run_cleanup(struct run *r)
 {
   dj_err ignored = { 0 };
@@ -648,22 +554,23 @@ static int container_setup(struct run *r, dj_err *err)
   }
   if (release_init(r, err) < 0 || place_init(r, err) < 0)
     return -1;
-  /* While the init finishes its setup. */
-  if (!r->create)
-    return dj_state_write(opts->state_root, opts->id, spec, opts->bundle, r->pid, "running", err);
-  /* create: what state, kill and delete need, even if this donjon dies before the end */
+  /* While the init finishes its setup: what state, kill, exec and delete need, even if this
+   * donjon dies before the end. */
   char st_char;
   unsigned long long start_time = 0;
   if (dj_proc_stat(r->pid, &st_char, &start_time) < 0)
     return dj_error(err, ESRCH, "the container's init died during setup");
-  _cleanup_json_ json_t *st = dj_state_new(opts->id, spec, opts->bundle, r->pid, "creating");
+  _cleanup_json_ json_t *st = dj_state_new(opts->id, spec, opts->bundle, r->pid, r->create ? "creating" : "running");
   if (st == NULL)
     return dj_error(err, ENOMEM, "state.json");
   json_t *priv = dj_state_private(st);
   json_object_set_new(priv, "initStartTime", json_integer((json_int_t) start_time));
   json_object_set_new(priv, "cgroup", dj_cgroup_save(r->cgroup));
-  if (dj_state_save(opts->state_root, opts->id, st, err) < 0)
+  if (dj_state_save_config(opts->state_root, opts->id, spec->doc, err) < 0 ||
+      dj_state_save(opts->state_root, opts->id, st, err) < 0)
     return -1;
+  if (!r->create)
+    return 0;
   if (wait_ready(r, err) < 0)
     return -1;
   json_object_set_new(st, "status", json_string("created"));
@@ -683,7 +590,10 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
     goto out;
   if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
     goto out;
-  rc = supervise(&r, exit_status, err);
+  rc = dj_supervise(r.pid, r.pty_master, exit_status, err);
+  r.pty_master = -1; /* closed by dj_supervise */
+  if (rc == 0)
+    r.pid = 0;        /* reaped */
 out:
   run_cleanup(&r);
   return rc;

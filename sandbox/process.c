@@ -159,6 +159,19 @@ int dj_caps_apply(const struct dj_caps *caps, dj_err *err)
   return 0;
 }
 
+int dj_process_confine(const struct dj_process *p, scmp_filter_ctx seccomp, dj_err *err)
+{
+  if (!p->no_new_privileges && seccomp != NULL && dj_seccomp_load(seccomp, err) < 0)
+    return -1;
+  if (dj_caps_apply(&p->caps, err) < 0)
+    return -1;
+  if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return dj_error(err, errno, "prctl PR_SET_NO_NEW_PRIVS");
+  if (p->no_new_privileges && seccomp != NULL && dj_seccomp_load(seccomp, err) < 0)
+    return -1;
+  return 0;
+}
+
 int dj_fds_cloexec_from(int first, dj_err *err)
 {
   if (syscall(SYS_close_range, (unsigned) first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "common/err.h"
+#include "sandbox/seccomp.h"
 #include "sandbox/spec.h"
 
 /* Check every rlimit against what this host allows before anything is created: the spec says soft
@@ -22,6 +23,11 @@ int dj_lsm_check(const struct dj_spec *spec, dj_err *err);
 int dj_caps_drop_bounding(const struct dj_caps *caps, dj_err *err);
 int dj_user_apply(const struct dj_process *p, dj_err *err);
 int dj_caps_apply(const struct dj_caps *caps, dj_err *err);
+
+/* The last steps before execve, in the order the kernel allows: without no_new_privs the filter
+ * (NULL: none) needs CAP_SYS_ADMIN, so it is loaded before the final capability sets (capset must
+ * pass it); with no_new_privs the filter is the very last step. */
+int dj_process_confine(const struct dj_process *p, scmp_filter_ctx seccomp, dj_err *err);
 
 /* Mark every fd >= first_kept_past close-on-exec: nothing of donjon's reaches the workload. */
 int dj_fds_cloexec_from(int first, dj_err *err);

@@ -210,6 +210,34 @@ int dj_proc_stat(pid_t pid, char *state, unsigned long long *start_time)
   return 0;
 }
 
+int dj_state_save_config(const char *root, const char *id, json_t *doc, dj_err *err)
+{
+  _cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+  if (text == NULL)
+    return dj_error(err, ENOMEM, "config.json");
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/config.json", root, id);
+  return dj_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int dj_state_load_config(const char *root, const char *id, json_t **doc, dj_err *err)
+{
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/config.json", root, id);
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", root, id);
+    if (access(dir, F_OK) != 0)
+      return not_found(err, id);
+  }
+  if (fd < 0)
+    return dj_error(err, errno, "container \"%s\": its config (%s)", id, path);
+  if (dj_json_load_fd(fd, DJ_SPEC_MAX_SIZE, doc, err) < 0)
+    return dj_err_wrap(err, "%s", path);
+  return 0;
+}
+
 void dj_state_remove(const char *root, const char *id)
 {
   char dir[PATH_MAX];
@@ -228,23 +256,14 @@ void dj_state_remove(const char *root, const char *id)
   rmdir(dir);
 }
 
-/* ---- the commands after create ---- */
+/* ---- what the commands after create load ---- */
 
 static int pidfd_open_(pid_t pid)
 {
   return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* A container's state as loaded, and what the kernel says of it. */
-struct live {
-  json_t *st;
-  pid_t pid;
-  const char *status;   /* creating, created, running, paused, stopped */
-  int pidfd;            /* the init, checked (-1 when stopped) */
-  struct dj_cgroup *cg; /* from state.json (NULL for a container of `run`) */
-};
-
-static void live_free(struct live *l)
+void dj_live_free(struct dj_live *l)
 {
   json_decref(l->st);
   if (l->pidfd >= 0)
@@ -252,15 +271,15 @@ static void live_free(struct live *l)
   dj_cgroup_free(l->cg);
 }
 
-static int live_load(const char *root, const char *id, struct live *l, dj_err *err)
+int dj_live_load(const char *root, const char *id, struct dj_live *l, dj_err *err)
 {
-  *l = (struct live){ .pidfd = -1, .status = "stopped" };
+  *l = (struct dj_live){ .pidfd = -1, .status = "stopped" };
   if (dj_state_load(root, id, &l->st, err) < 0)
     return -1;
   json_t *priv = json_object_get(l->st, "donjon");
   json_t *cgj = json_object_get(priv, "cgroup");
   if (cgj != NULL && dj_cgroup_load(cgj, &l->cg, err) < 0) {
-    live_free(l);
+    dj_live_free(l);
     return dj_err_wrap(err, "container \"%s\"", id);
   }
   const char *stored = json_string_value(json_object_get(l->st, "status"));
@@ -287,194 +306,3 @@ static int live_load(const char *root, const char *id, struct live *l, dj_err *e
   return 0;
 }
 
-/* The OCI members only, with the live status (pid 0 once stopped, as runc shows it). */
-static json_t *live_public(const struct live *l)
-{
-  json_t *out = json_deep_copy(l->st);
-  json_object_del(out, "donjon");
-  json_object_set_new(out, "status", json_string(l->status));
-  if (strcmp(l->status, "stopped") == 0)
-    json_object_set_new(out, "pid", json_integer(0));
-  return out;
-}
-
-int dj_container_state(const char *root, const char *id, json_t **out, dj_err *err)
-{
-  struct live l;
-  if (live_load(root, id, &l, err) < 0)
-    return -1;
-  *out = live_public(&l);
-  live_free(&l);
-  return 0;
-}
-
-int dj_container_start(const char *root, const char *id, dj_err *err)
-{
-  _cleanup_close_ int lock = dj_state_lock(root, id, err);
-  if (lock < 0)
-    return -1;
-  struct live l;
-  if (live_load(root, id, &l, err) < 0)
-    return -1;
-  int rc = -1;
-  char path[PATH_MAX];
-  _cleanup_close_ int fifo = -1;
-  if (strcmp(l.status, "created") != 0) {
-    dj_error(err, 0, "container \"%s\" is %s: only a created container can be started", id, l.status);
-    goto out;
-  }
-  snprintf(path, sizeof path, "%s/%s/exec.fifo", root, id);
-  /* O_NONBLOCK: an init that died must not leave us waiting for a writer. */
-  fifo = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-  if (fifo < 0) {
-    dj_error(err, errno, "start %s: open %s", id, path);
-    goto out;
-  }
-  for (;;) {
-    char c;
-    ssize_t n = read(fifo, &c, 1);
-    if (n == 1)
-      break;
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-      dj_error(err, errno, "start %s: read %s", id, path);
-      goto out;
-    }
-    /* Nothing yet: wait for the init's byte or its exit (pidfd readable). */
-    struct pollfd p[2] = { { fifo, POLLIN, 0 }, { l.pidfd, POLLIN, 0 } };
-    if (poll(p, 2, -1) < 0 && errno != EINTR) {
-      dj_error(err, errno, "start %s: poll", id);
-      goto out;
-    }
-    if ((p[1].revents & POLLIN) && !(p[0].revents & POLLIN)) {
-      dj_error(err, 0, "start %s: the container's init exited before it could start the process", id);
-      goto out;
-    }
-    if ((p[0].revents & POLLHUP) && !(p[0].revents & POLLIN)) {
-      dj_error(err, 0, "start %s: the container's init closed the exec fifo without starting", id);
-      goto out;
-    }
-  }
-  unlink(path);
-  json_object_set_new(l.st, "status", json_string("running"));
-  rc = dj_state_save(root, id, l.st, err);
-out:
-  live_free(&l);
-  return rc;
-}
-
-static int signal_cgroup(struct live *l, int sig, dj_err *err)
-{
-  if (l->cg == NULL)
-    return dj_error(err, 0, "--all: no cgroup is recorded for this container");
-  _cleanup_free_ pid_t *pids = NULL;
-  size_t n = 0;
-  if (dj_cgroup_pids(l->cg, &pids, &n, err) < 0)
-    return -1;
-  for (size_t i = 0; i < n; i++)
-    if (kill(pids[i], sig) < 0 && errno != ESRCH)
-      return dj_error(err, errno, "kill %d", (int) pids[i]);
-  return 0;
-}
-
-int dj_container_kill(const char *root, const char *id, int sig, bool all, dj_err *err)
-{
-  _cleanup_close_ int lock = dj_state_lock(root, id, err);
-  if (lock < 0)
-    return -1;
-  struct live l;
-  if (live_load(root, id, &l, err) < 0)
-    return -1;
-  int rc = 0;
-  if (strcmp(l.status, "stopped") == 0 || strcmp(l.status, "creating") == 0)
-    rc = dj_error(err, 0, "container \"%s\" is %s: only a created or running container can be signalled", id,
-                  l.status);
-  else if (all)
-    rc = signal_cgroup(&l, sig, err);
-  else if (syscall(SYS_pidfd_send_signal, l.pidfd, sig, NULL, 0) < 0)
-    rc = dj_error(err, errno, "signal %d to the init (pid %d) of \"%s\"", sig, (int) l.pid, id);
-  live_free(&l);
-  return rc;
-}
-
-/* SIGKILL the init and wait for it to exit (not to be reaped: that is its parent's job). */
-static int kill_init(struct live *l, const char *id, dj_err *err)
-{
-  if (syscall(SYS_pidfd_send_signal, l->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
-    return dj_error(err, errno, "kill the init (pid %d) of \"%s\"", (int) l->pid, id);
-  struct pollfd p = { l->pidfd, POLLIN, 0 };
-  while (poll(&p, 1, 10000) < 0)
-    if (errno != EINTR)
-      return dj_error(err, errno, "wait for the init of \"%s\" to exit", id);
-  if (!(p.revents & POLLIN))
-    return dj_error(err, ETIMEDOUT, "the init (pid %d) of \"%s\" did not exit after SIGKILL", (int) l->pid, id);
-  return 0;
-}
-
-int dj_container_delete(const char *root, const char *id, bool force, dj_err *err)
-{
-  _cleanup_close_ int lock = dj_state_lock(root, id, err);
-  if (lock < 0) {
-    if (force && err->errnum == ENOENT) {
-      dj_state_remove(root, id); /* a create that died before its lock existed */
-      return 0;
-    }
-    return -1;
-  }
-  struct live l;
-  if (live_load(root, id, &l, err) < 0) {
-    if (force && err->errnum == ENOENT) {
-      dj_state_remove(root, id); /* a create that died before writing state.json */
-      return 0;
-    }
-    return -1;
-  }
-  int rc = -1;
-  if (strcmp(l.status, "stopped") != 0) {
-    if (!force) {
-      dj_error(err, 0, "container \"%s\" is %s: stop it first (kill) or use delete --force", id, l.status);
-      goto out;
-    }
-    if (kill_init(&l, id, err) < 0)
-      goto out;
-  }
-  if (l.cg != NULL) {
-    /* destroy kills what is left in the cgroups, then frees them */
-    struct dj_cgroup *cg = l.cg;
-    l.cg = NULL;
-    if (dj_cgroup_destroy(cg, err) < 0) {
-      dj_err_wrap(err, "delete %s", id);
-      goto out;
-    }
-  }
-  dj_state_remove(root, id);
-  rc = 0;
-out:
-  live_free(&l);
-  return rc;
-}
-
-int dj_container_list(const char *root, json_t **out, dj_err *err)
-{
-  json_t *list = json_array();
-  DIR *d = opendir(root);
-  if (d == NULL) {
-    if (errno == ENOENT) {
-      *out = list;
-      return 0;
-    }
-    json_decref(list);
-    return dj_error(err, errno, "state directory %s", root);
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    json_t *st = NULL;
-    /* A container being created or deleted meanwhile is simply not listed. */
-    if (dj_container_state(root, e->d_name, &st, NULL) == 0)
-      json_array_append_new(list, st);
-  }
-  closedir(d);
-  *out = list;
-  return 0;
-}

@@ -1,0 +1,145 @@
+#include "lifecycle.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct bundle B;
+struct result R;
+
+void lc_setup(void)
+{
+  cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  bundle_new(&B, "default");
+}
+
+/* Reap what is left of our adopted inits (a test that failed half-way may leave one). */
+void reap_all(void)
+{
+  while (waitpid(-1, NULL, WNOHANG) > 0)
+    ;
+}
+
+void lc_teardown(void)
+{
+  const char *argv[] = { "--root", B.state, "delete", "--force", B.id, NULL };
+  donjon_cmd(argv, &R, -1);
+  reap_all();
+  bundle_assert_clean(&B);
+  bundle_free(&B);
+}
+
+int djv(struct bundle *b, const char *const *argv, int stdin_fd)
+{
+  const char *full[40] = { "--root", b->state };
+  size_t n = 2;
+  for (; *argv != NULL && n < 39; argv++)
+    full[n++] = *argv;
+  full[n] = NULL;
+  donjon_cmd(full, &R, stdin_fd);
+  return R.status;
+}
+
+/* donjon --root B.state CMD... ID (ID appended unless id is NULL). */
+int dj(struct bundle *b, const char *id, const char *a0, const char *a1, const char *a2)
+{
+  const char *argv[8] = { "--root", b->state, a0 };
+  size_t n = 3;
+  if (a1 != NULL)
+    argv[n++] = a1;
+  if (id != NULL)
+    argv[n++] = id;
+  if (a2 != NULL)
+    argv[n++] = a2;
+  argv[n] = NULL;
+  donjon_cmd(argv, &R, -1);
+  return R.status;
+}
+
+/* donjon create: its stdout and stderr go to files (the init inherits them: a pipe would stay
+ * open until the container exits). Returns donjon's exit status; R.err holds its stderr. */
+int create(struct bundle *b, const char *pid_file)
+{
+  const char *extra[] = { "--pid-file", pid_file, NULL };
+  return create_with(b, pid_file != NULL ? extra : NULL);
+}
+
+int create_with(struct bundle *b, const char *const *extra)
+{
+  bundle_write_config(b);
+  char errpath[PATH_MAX];
+  snprintf(errpath, sizeof errpath, "%s/create.err", b->dir);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(fd, 2);
+    const char *full[24] = { donjon_path(), "--root", b->state, "create", "--bundle", b->dir };
+    size_t k = 6;
+    for (; extra != NULL && *extra != NULL && k < 20; extra++)
+      full[k++] = *extra;
+    full[k++] = b->id;
+    full[k] = NULL;
+    execv(full[0], (char *const *) full);
+    _exit(126);
+  }
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  FILE *f = fopen(errpath, "r");
+  size_t n = f ? fread(R.err, 1, sizeof R.err - 1, f) : 0;
+  R.err[n] = '\0';
+  if (f)
+    fclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+json_t *state_of(struct bundle *b)
+{
+  cr_assert_eq(dj(b, b->id, "state", NULL, NULL), 0, "state: %s", R.err);
+  json_error_t je;
+  json_t *j = json_loads(R.out, 0, &je);
+  cr_assert_not_null(j, "state output is not JSON: %s", R.out);
+  return j;
+}
+
+static char status_buf[32];
+const char *status_of(struct bundle *b)
+{
+  json_t *j = state_of(b);
+  snprintf(status_buf, sizeof status_buf, "%s", json_string_value(json_object_get(j, "status")));
+  json_decref(j);
+  return status_buf;
+}
+
+pid_t pid_of(struct bundle *b)
+{
+  json_t *j = state_of(b);
+  pid_t pid = (pid_t) json_integer_value(json_object_get(j, "pid"));
+  json_decref(j);
+  return pid;
+}
+
+/* Wait (bounded, not timed) until the container's init has exited; returns its wait status. */
+int wait_init(pid_t pid)
+{
+  int st = 0;
+  cr_assert_eq(waitpid(pid, &st, 0), pid, "the init %d is not our child (subreaper)", (int) pid);
+  return st;
+}
+
+void create_started(struct bundle *b, const char *script)
+{
+  bundle_sh(b, script);
+  cr_assert_eq(create(b, NULL), 0, "create: %s", R.err);
+  cr_assert_eq(dj(b, b->id, "start", NULL, NULL), 0, "start: %s", R.err);
+}
+

@@ -1,0 +1,31 @@
+/* Helpers of the lifecycle tests (test_lifecycle*.c): donjon commands on one bundle, create with
+ * its output in files, the OCI state read back. The test process is the subreaper, as a shim or
+ * conmon is: created inits become its children once donjon exits. */
+#ifndef DJ_TEST_LIFECYCLE_H
+#define DJ_TEST_LIFECYCLE_H
+
+#include "harness.h"
+
+extern struct bundle B;   /* each test's bundle (default profile), made by lc_setup */
+extern struct result R;   /* the last command's result */
+
+void lc_setup(void);      /* subreaper, B */
+void lc_teardown(void);   /* delete --force B, reap, assert nothing is left, free B */
+void reap_all(void);
+
+/* donjon --root b->state A0 [A1] [ID] [A2] (ID unless id is NULL); returns its status. */
+int dj(struct bundle *b, const char *id, const char *a0, const char *a1, const char *a2);
+/* donjon --root b->state ARGV... with stdin from stdin_fd (-1: /dev/null). */
+int djv(struct bundle *b, const char *const *argv, int stdin_fd);
+/* donjon create, stdout and stderr to files (the init inherits them); R.err holds stderr.
+ * extra: more create options (NULL-terminated, may be NULL). */
+int create(struct bundle *b, const char *pid_file);
+int create_with(struct bundle *b, const char *const *extra);
+json_t *state_of(struct bundle *b);
+const char *status_of(struct bundle *b);
+pid_t pid_of(struct bundle *b);
+/* Wait for the init (our child as subreaper) to exit; its wait status. */
+int wait_init(pid_t pid);
+void create_started(struct bundle *b, const char *script);
+
+#endif
