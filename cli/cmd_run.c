@@ -1,4 +1,5 @@
-/* donjon run|create [--bundle DIR] [--pid-file FILE] [--preserve-fds N] [--no-pivot] [--no-new-keyring] ID */
+/* donjon run|create [--bundle DIR] [--pid-file FILE] [--console-socket S] [--preserve-fds N] [--no-pivot]
+ *                    [--no-new-keyring] ID */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -23,6 +24,8 @@ static void run_usage(FILE *out, bool create)
           "  -b, --bundle DIR       the bundle directory holding config.json (default: .)\n"
           "      --pid-file FILE    write the container's init pid to FILE\n"
           "      --preserve-fds N   pass fds 3 .. 3+N-1 on to the container\n"
+          "      --console-socket S with process.terminal: the pty is made in the container and its\n"
+          "                         master sent to the unix socket S (SCM_RIGHTS), as runc does\n"
           "      --no-pivot         MS_MOVE + chroot instead of pivot_root (for ramfs roots)\n"
           "      --no-new-keyring   keep the caller's session keyring instead of a new one\n"
           "  -h, --help             print this help\n");
@@ -58,7 +61,7 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
     }
     case OPT_NO_PIVOT: ro.no_pivot = true; break;
     case OPT_NO_KEYRING: ro.no_new_keyring = true; break;
-    case OPT_CONSOLE: return dj_cli_usage(cmd, "--console-socket is not supported yet");
+    case OPT_CONSOLE: ro.console_socket = optarg; break;
     case 'h': run_usage(stdout, create); return 0;
     default: return dj_cli_usage(cmd, "unknown option");
     }

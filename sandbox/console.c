@@ -59,7 +59,16 @@ int dj_console_open_in_root(const struct dj_process *p, int rootfd, int *master,
     close(m);
     return dj_error(err, 0, "terminal: the container's /dev/ptmx is not a devpts ptmx");
   }
-  return pty_finish(p, m, master, slave, err);
+  if (pty_finish(p, m, master, slave, err) < 0)
+    return -1;
+  /* the process's own terminal, as runc gives it (ids of the namespace we are in) */
+  if (fchown(*slave, p->uid, p->gid) < 0) {
+    int e = errno;
+    close(*master);
+    close(*slave);
+    return dj_error(err, e, "terminal: chown the pty to %u:%u", (unsigned) p->uid, (unsigned) p->gid);
+  }
+  return 0;
 }
 
 int dj_console_socket_connect(const char *path, dj_err *err)

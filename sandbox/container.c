@@ -53,6 +53,7 @@ struct run {
   int ns_types[8];
   size_t n_ns_fds;
   int pty_master, pty_slave;
+  int console_sock;      /* --console-socket, connected: the init sends it the pty master */
   bool state_made;
   bool joined;           /* (in the init) JOINED was received */
   pid_t pid;
@@ -161,6 +162,21 @@ static int wait_start(struct run *r, dj_err *err)
   return 0;
 }
 
+/* In the init, once /dev is made: the pty from the container's devpts, its master sent to the
+ * console socket; the slave becomes /dev/console, and our terminal after the pivot. */
+static int make_console(void *arg, int rootfd, dj_err *err)
+{
+  struct run *r = arg;
+  int master = -1;
+  if (dj_console_open_in_root(&r->spec->process, rootfd, &master, &r->pty_slave, err) < 0)
+    return -1;
+  int rc = dj_console_send(r->console_sock, master, err);
+  close(master);
+  close(r->console_sock);
+  r->console_sock = -1;
+  return rc < 0 ? -1 : r->pty_slave;
+}
+
 static int init_setup(struct run *r, dj_err *err)
 {
   const struct dj_spec *spec = r->spec;
@@ -176,8 +192,8 @@ static int init_setup(struct run *r, dj_err *err)
   }
   if (setsid() < 0)
     return dj_error(err, errno, "setsid");
-  if (r->pty_slave >= 0 && dj_console_attach(r->pty_slave, err) < 0)
-    return -1;
+  if (r->pty_slave >= 0 && r->console_sock < 0 && dj_console_attach(r->pty_slave, err) < 0)
+    return -1; /* a host pty (run in the foreground); one made in the container is attached below */
   if (!r->opts->no_new_keyring &&
       syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0) < 0 && errno != ENOSYS)
     return dj_error(err, errno, "create a session keyring");
@@ -195,9 +211,12 @@ static int init_setup(struct run *r, dj_err *err)
 
   struct dj_rootfs_opts ro = { .bundle = r->opts->bundle, .no_pivot = r->opts->no_pivot,
                                .userns = new_userns || joined_userns_fd(r) >= 0, .console_fd = r->pty_slave,
-                               .before_cgroup_mount = wait_joined, .arg = r };
+                               .before_cgroup_mount = wait_joined, .arg = r,
+                               .make_console = r->console_sock >= 0 ? make_console : NULL };
   if (dj_rootfs_setup(spec, &ro, err) < 0)
     return dj_err_wrap(err, "root filesystem");
+  if (r->console_sock < 0 && r->pty_slave >= 0 && ro.make_console != NULL && dj_console_attach(r->pty_slave, err) < 0)
+    return -1;
   /* At the latest here: limits, devices and accounting hold before anything of the workload runs. */
   if (wait_joined(r, err) < 0)
     return -1;
@@ -456,6 +475,8 @@ static void run_cleanup(struct run *r)
     close(r->pty_master);
   if (r->pty_slave >= 0)
     close(r->pty_slave);
+  if (r->console_sock >= 0)
+    close(r->console_sock);
   if (r->fifo_fd >= 0)
     close(r->fifo_fd);
   if (r->proc_fd >= 0)
@@ -522,10 +543,15 @@ static int container_setup(struct run *r, dj_err *err)
   sigprocmask(SIG_BLOCK, &all, &r->saved_mask);
   if (run_checks(r, err) < 0)
     return -1;
+  if (spec->process.terminal && opts->console_socket != NULL) {
+    r->console_sock = dj_console_socket_connect(opts->console_socket, err);
+    if (r->console_sock < 0)
+      return -1;
+  } else if (spec->process.terminal && r->create) {
+    return dj_error(err, 0, "process.terminal: create needs --console-socket to hand the terminal to its "
+                            "caller (runc and crun refuse it too)");
+  }
   if (r->create) {
-    if (spec->process.terminal)
-      return dj_error(err, 0, "process.terminal: create needs --console-socket, which this build does not "
-                              "support yet (use run for a terminal)");
     if (create_state(r, err) < 0)
       return -1;
   } else {
@@ -535,7 +561,8 @@ static int container_setup(struct run *r, dj_err *err)
   }
   if (open_namespaces(r, err) < 0)
     return -1;
-  if (spec->process.terminal && dj_console_open(&spec->process, &r->pty_master, &r->pty_slave, err) < 0)
+  if (spec->process.terminal && r->console_sock < 0 &&
+      dj_console_open(&spec->process, &r->pty_master, &r->pty_slave, err) < 0)
     return -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sync) < 0)
     return dj_error(err, errno, "socketpair");
@@ -581,7 +608,7 @@ static int container_setup(struct run *r, dj_err *err)
 
 int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts, int *exit_status, dj_err *err)
 {
-  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1,
+  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1, .console_sock = -1,
                    .lock_fd = -1, .fifo_fd = -1, .proc_fd = -1 };
   int rc = -1;
   if (container_setup(&r, err) < 0)
@@ -601,7 +628,7 @@ out:
 
 int dj_container_create(const struct dj_spec *spec, const struct dj_run_opts *opts, dj_err *err)
 {
-  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1,
+  struct run r = { .spec = spec, .opts = opts, .sync = { -1, -1 }, .pty_master = -1, .pty_slave = -1, .console_sock = -1,
                    .create = true, .lock_fd = -1, .fifo_fd = -1, .proc_fd = -1 };
   int rc = -1;
   if (container_setup(&r, err) < 0)

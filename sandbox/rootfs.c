@@ -373,7 +373,10 @@ int dj_rootfs_setup(const struct dj_spec *spec, const struct dj_rootfs_opts *opt
   }
   if (!dev_is_bound(spec) && dj_devices_setup(spec, rootfd, opts->userns, err) < 0)
     return dj_err_wrap(err, "/dev");
-  if (opts->console_fd >= 0 && dj_console_bind(rootfd, opts->console_fd, err) < 0)
+  int console = opts->console_fd;
+  if (console < 0 && opts->make_console != NULL && (console = opts->make_console(opts->arg, rootfd, err)) < 0)
+    return -1;
+  if (console >= 0 && dj_console_bind(rootfd, console, err) < 0)
     return -1;
   /* After the mounts: masked and read-only paths usually live in the container's /proc and /sys. */
   if (mask_paths(spec, rootfd, nullfd, err) < 0 || readonly_paths(spec, rootfd, err) < 0)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,5 +143,47 @@ void create_started(struct bundle *b, const char *script)
   bundle_sh(b, script);
   cr_assert_eq(create(b, NULL), 0, "create: %s", R.err);
   cr_assert_eq(dj(b, b->id, "start", NULL, NULL), 0, "start: %s", R.err);
+}
+
+
+int console_listen(char *path, size_t size)
+{
+  snprintf(path, size, "%s/console.sock", B.dir);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  cr_assert_lt(strlen(path), sizeof sa.sun_path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cr_assert_geq(s, 0);
+  cr_assert_eq(bind(s, (struct sockaddr *) &sa, sizeof sa), 0);
+  cr_assert_eq(listen(s, 4), 0);
+  return s;
+}
+
+/* accept one connection and take the pty master sent on it */
+int console_take(int ls)
+{
+  int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+  cr_assert_geq(c, 0);
+  char buf[64];
+  struct iovec iov = { buf, sizeof buf };
+  union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
+  cr_assert_gt(recvmsg(c, &m, MSG_CMSG_CLOEXEC), 0);
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  cr_assert(h != NULL && h->cmsg_type == SCM_RIGHTS, "no fd on the console socket");
+  int fd;
+  memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  close(c);
+  return fd;
+}
+
+/* everything the pty gives until the other side closes */
+void read_pty(int master, char *out, size_t size)
+{
+  size_t n = 0;
+  ssize_t k;
+  while (n < size - 1 && (k = read(master, out + n, size - 1 - n)) > 0)
+    n += (size_t) k;
+  out[n] = '\0';
 }
 

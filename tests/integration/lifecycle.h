@@ -28,4 +28,10 @@ pid_t pid_of(struct bundle *b);
 int wait_init(pid_t pid);
 void create_started(struct bundle *b, const char *script);
 
+/* --console-socket: listen on B.dir/console.sock (path returned), accept one connection and take
+ * the pty master sent on it, read a pty until the other side closes. */
+int console_listen(char *path, size_t size);
+int console_take(int listen_fd);
+void read_pty(int master, char *out, size_t size);
+
 #endif

@@ -413,3 +413,31 @@ Test(lifecycle, crashed_create_with_live_init_cleaned_by_force)
   cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "status %#x", ws);
   bundle_assert_clean(&B);
 }
+
+Test(lifecycle, create_terminal_over_console_socket)
+{
+  bundle_set(&B, "process.terminal", json_true());
+  bundle_set(&B, "process.consoleSize", json_pack("{s:i, s:i}", "height", 24, "width", 80));
+  bundle_sh(&B, "tty; stty size; [ /dev/console -ef /proc/self/fd/0 ] && echo console-is-tty; read x; echo got=$x; exit 5");
+  cr_expect_eq(create(&B, NULL), 1, "create of a terminal without --console-socket succeeded");
+  cr_expect(has(R.err, "--console-socket"), "%s", R.err);
+  bundle_assert_clean(&B);
+  char sock[PATH_MAX];
+  int ls = console_listen(sock, sizeof sock);
+  const char *extra[] = { "--console-socket", sock, NULL };
+  cr_assert_eq(create_with(&B, extra), 0, "create: %s", R.err);
+  int master = console_take(ls);
+  close(ls);
+  pid_t pid = pid_of(&B);
+  cr_assert_eq(dj(&B, B.id, "start", NULL, NULL), 0, "start: %s", R.err);
+  cr_assert_eq(write(master, "hi\n", 3), 3);
+  char out[4096];
+  read_pty(master, out, sizeof out);
+  close(master);
+  cr_expect(has(out, "/dev/pts/0"), "not a pty of the container's devpts: %s", out);
+  cr_expect(has(out, "24 80"), "consoleSize not applied: %s", out);
+  cr_expect(has(out, "console-is-tty"), "/dev/console is not the terminal: %s", out);
+  cr_expect(has(out, "got=hi"), "input did not reach the process: %s", out);
+  int ws = wait_init(pid);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 5, "status %#x", ws);
+}
