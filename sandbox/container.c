@@ -56,6 +56,7 @@ struct run {
   int console_sock;      /* --console-socket, connected: the init sends it the pty master */
   bool state_made;
   bool joined;           /* (in the init) JOINED was received */
+  bool started;          /* (in the init, create) `start` opened the exec fifo: donjon is gone */
   pid_t pid;
   sigset_t saved_mask;
   bool create;           /* create: the init waits on the exec fifo, donjon leaves it running */
@@ -159,6 +160,7 @@ static int wait_start(struct run *r, dj_err *err)
     return dj_error(err, errno, "write the exec fifo");
   close(r->fifo_fd);
   close(r->proc_fd);
+  r->started = true;
   return 0;
 }
 
@@ -264,6 +266,14 @@ static __attribute__((noreturn)) void init_main(struct run *r)
     snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%d", r->opts->listen_fds);
     const char *activation[] = { listen_fds, "LISTEN_PID=1", NULL };
     dj_process_exec(&r->spec->process, r->opts->listen_fds > 0 ? activation : NULL, &err);
+  }
+  if (r->started) {
+    /* Nobody reads the sync socket after create: the process's stderr is where the caller (the
+     * shim, conmon) looks, as with runc. */
+    char line[DJ_ERR_MSG_MAX + 32];
+    int len = snprintf(line, sizeof line, "donjon: %s: %s\n", r->opts->id, err.msg);
+    if (len > 0)
+      dj_write_all(STDERR_FILENO, line, (size_t) len < sizeof line ? (size_t) len : sizeof line - 1);
   }
   sync_send(r->sync[1], SYNC_ERR, &err);
   _exit(127);

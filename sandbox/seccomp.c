@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #define SC_PATH "linux.seccomp"
@@ -360,7 +361,8 @@ static int applied_cmp(const void *a, const void *b)
 }
 
 /* libseccomp 2.5 lets an unconditional rule replace every conditional rule of the same syscall,
- * whatever their actions: refuse that instead of dropping the conditional rule without a word. */
+ * whatever their actions: refuse that instead of dropping the conditional rule without a word.
+ * Of two unconditional rules the first applies (libseccomp ignores the second: runc and crun). */
 static int check_shadowed(const struct applied *rules, size_t n, dj_err *err)
 {
   if (n == 0)
@@ -373,13 +375,24 @@ static int check_shadowed(const struct applied *rules, size_t n, dj_err *err)
     for (; j < n && ap[j].nr == ap[i].nr; j++)
       if (!ap[j].conditional && u == SIZE_MAX)
         u = j;
-    for (size_t c = i; u != SIZE_MAX && c < j; c++)
-      if (ap[c].action != ap[u].action)
-        return dj_error(err, 0,
+    for (size_t c = i; u != SIZE_MAX && c < j; c++) {
+      if (ap[c].action == ap[u].action)
+        continue;
+      if (!ap[c].conditional) {
+        /* Two unconditional rules: libseccomp keeps the first and ignores the second, so runc and
+         * crun apply the first. podman's default profile does this (setns allowed, then denied
+         * without CAP_SYS_ADMIN): the first wins here too, and the dropped rule is reported. */
+        dj_log_info(SC_PATH ".syscalls[%zu]: %s: the unconditional rule of " SC_PATH ".syscalls[%zu] "
+                    "comes first and applies (as with runc and crun); this one is ignored",
+                    ap[c].rule, ap[c].name, ap[u].rule);
+        continue;
+      }
+      return dj_error(err, 0,
                         SC_PATH ".syscalls[%zu]: %s: this rule's action differs from the "
                         "unconditional rule of " SC_PATH ".syscalls[%zu], which libseccomp applies "
                         "to every call of %s instead (give the exception's complement as conditions)",
                         ap[c].rule, ap[c].name, ap[u].rule, ap[u].name);
+    }
     i = j;
   }
   return 0;

@@ -21,10 +21,33 @@
 #include "common/util.h"
 #include "sandbox/cgroup.h"
 
-int dj_state_create(const char *root, const char *id, dj_err *err)
+/* --root and its missing parents (containerd passes /run/containerd/runc/NAMESPACE), as runc does. */
+static int root_make(const char *root, dj_err *err)
 {
+  if (mkdir(root, 0700) == 0 || errno == EEXIST)
+    return 0;
+  if (errno != ENOENT)
+    return dj_error(err, errno, "state directory %s", root);
+  char buf[PATH_MAX];
+  if ((size_t) snprintf(buf, sizeof buf, "%s", root) >= sizeof buf)
+    return dj_error(err, ENAMETOOLONG, "state directory %s", root);
+  for (char *p = buf + 1; *p != '\0'; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(buf, 0711) < 0 && errno != EEXIST)
+      return dj_error(err, errno, "state directory %s: mkdir %s", root, buf);
+    *p = '/';
+  }
   if (mkdir(root, 0700) < 0 && errno != EEXIST)
     return dj_error(err, errno, "state directory %s", root);
+  return 0;
+}
+
+int dj_state_create(const char *root, const char *id, dj_err *err)
+{
+  if (root_make(root, err) < 0)
+    return -1;
   char dir[PATH_MAX];
   if ((size_t) snprintf(dir, sizeof dir, "%s/%s", root, id) >= sizeof dir)
     return dj_error(err, ENAMETOOLONG, "state directory for %s", id);
@@ -57,8 +80,8 @@ static int lock_fd(int fd, int op, const char *what, dj_err *err)
  * that no other command finds a state directory whose lock is not yet held. */
 static int root_lock(const char *root, int op, dj_err *err)
 {
-  if (op == LOCK_EX && mkdir(root, 0700) < 0 && errno != EEXIST)
-    return dj_error(err, errno, "state directory %s", root);
+  if (op == LOCK_EX && root_make(root, err) < 0)
+    return -1;
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return dj_error(err, errno, "state directory %s", root);

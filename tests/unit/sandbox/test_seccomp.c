@@ -359,6 +359,21 @@ Test(seccomp_build, bad_rules_refused_with_their_path)
                      "another action");
 }
 
+Test(seccomp_build, first_of_two_unconditional_rules_applies)
+{
+  /* podman's default profile: setns in the allow list, then denied again without CAP_SYS_ADMIN;
+   * libseccomp keeps the first, so runc and crun allow it, and so does donjon */
+  char *pfc = pfc_of("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,\"syscalls\":["
+                     "{\"names\":[\"setns\",\"getpid\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+                     "{\"names\":[\"setns\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":1}]}");
+  cr_assert(strstr(pfc, "\"setns\"") != NULL, "%s", pfc);
+  const char *rule = strstr(pfc, "\"setns\"");
+  const char *next = strstr(rule + 1, "filter for syscall");
+  const char *allow = strstr(rule, "action ALLOW");
+  cr_expect(allow != NULL && (next == NULL || allow < next), "setns is not allowed by the first rule:\n%s", pfc);
+  free(pfc);
+}
+
 Test(seccomp_build, conditional_rule_shadowed_by_unconditional_refused)
 {
   /* libseccomp would apply ALLOW to every ioctl and drop the TIOCSTI rule without a word */
