@@ -210,3 +210,16 @@ Test(cli, info_fields_and_the_configurable_ak_handle)
                   "test -z \"$(tpm2_getcap handles-loaded-session)\" && test -z \"$(tpm2_getcap handles-saved-session)\""),
                0, "the TPM still holds objects or sessions: %s", out);
 }
+
+/* Two donjon processes quoting at once (the first provisions the AK): both succeed, each quote
+ * checks with its own nonce. The node lock serialises them; swtpm serves one connection at a time. */
+Test(cli, two_donjon_processes_quoting_at_once)
+{
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --nonce 0101 --pcrs sha256:0,1,2,3,4,5,6,7,23 --out q1 & p1=$!; "
+                  "$A tpm quote --state-dir $S --nonce 0202 --pcrs sha256:0,1,2,3,4,5,6,7,23 --out q2 & p2=$!; "
+                  "wait $p1 && wait $p2"),
+               0, "%s", out);
+  cr_assert_eq(sh("$A tpm check-quote --ak q1/ak.pub.pem --nonce 0101 --dir q1 && "
+                  "$A tpm check-quote --ak q2/ak.pub.pem --nonce 0202 --dir q2 && cmp q1/ak.pub.pem q2/ak.pub.pem"),
+               0, "%s", out);
+}
