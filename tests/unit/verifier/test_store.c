@@ -1,0 +1,149 @@
+/* The SQLite store: migrations to the current schema (and a newer schema refused), nonces
+ * consumed exactly once, one-use enrolment challenges, rollback leaving nothing, and sealed
+ * secrets that open only with their master key and their context. */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "verifier/seal.h"
+#include "verifier/store.h"
+
+static char dir[64], db[128];
+static struct dj_store *st;
+
+static void setup(void)
+{
+  snprintf(dir, sizeof dir, "/tmp/dj-store-XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(db, sizeof db, "%s/db.sqlite", dir);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_store_sqlite_open(db, false, &st, &err), 0, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+  if (st)
+    st->ops->close(st);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) {
+  }
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, migrated_and_a_newer_schema_refused)
+{
+  sqlite3 *h;
+  cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+  sqlite3_stmt *q;
+  sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &q, NULL);
+  cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+  cr_assert_eq(sqlite3_column_int(q, 0), dj_store_sqlite_schema_version());
+  sqlite3_finalize(q);
+  sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &q, NULL);
+  cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+  cr_assert_str_eq((const char *) sqlite3_column_text(q, 0), "wal");
+  sqlite3_finalize(q);
+  st->ops->close(st);
+  st = NULL;
+  cr_assert_eq(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(h);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_store_sqlite_open(db, false, &st, &err), -1);
+  cr_assert_not_null(strstr(err.msg, "schema version 99 is newer"), "%s", err.msg);
+}
+
+Test(store, a_nonce_is_consumed_once)
+{
+  dj_err err = { 0 };
+  struct dj_vnonce n = { .issued_ms = 1, .expires_ms = 2 };
+  memset(n.nonce, 7, 32);
+  strcpy(n.node_id, "node");
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->nonce_put(st, &n, &err), 0, "%s", err.msg);
+  cr_assert_eq(st->ops->commit(st, &err), 0);
+  enum dj_nonce_state s;
+  struct dj_vnonce got;
+  for (int i = 0; i < 3; i++) {
+    cr_assert_eq(st->ops->begin(st, &err), 0);
+    cr_assert_eq(st->ops->nonce_consume(st, n.nonce, &s, &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(st->ops->commit(st, &err), 0);
+    cr_assert_eq(s, i == 0 ? DJ_NONCE_FRESH : DJ_NONCE_USED);
+    cr_assert_str_eq(got.node_id, "node");
+  }
+  uint8_t other[32] = { 1 };
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->nonce_consume(st, other, &s, &got, &err), 0);
+  st->ops->rollback(st);
+  cr_assert_eq(s, DJ_NONCE_UNKNOWN);
+}
+
+Test(store, a_rolled_back_request_leaves_nothing)
+{
+  dj_err err = { 0 };
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  json_t *body = json_pack("{s:s}", "x", "y");
+  cr_assert_eq(st->ops->audit_append(st, "attest", body, 1, NULL, &err), 0);
+  json_decref(body);
+  struct dj_venroll e = { .id = "c1", .node_id = "n", .ak_public_len = 1, .sealed_secret_len = 1 };
+  cr_assert_eq(st->ops->enroll_put(st, &e, &err), 0, "%s", err.msg);
+  st->ops->rollback(st);
+  int64_t seq;
+  uint8_t h[32];
+  cr_assert_eq(st->ops->audit_head(st, &seq, h, &err), 0);
+  cr_assert_eq(seq, 0);
+  struct dj_venroll got;
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->enroll_take(st, "c1", &got, &err), 0);
+  st->ops->rollback(st);
+}
+
+Test(store, an_enrolment_challenge_is_taken_once)
+{
+  dj_err err = { 0 };
+  struct dj_venroll e = { .id = "c1", .node_id = "n", .ak_public_len = 1, .sealed_secret_len = 1, .expires_ms = 9 };
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->enroll_put(st, &e, &err), 0, "%s", err.msg);
+  cr_assert_eq(st->ops->commit(st, &err), 0);
+  struct dj_venroll got;
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->enroll_take(st, "c1", &got, &err), 1);
+  cr_assert_eq(got.expires_ms, 9);
+  cr_assert_eq(st->ops->enroll_take(st, "c1", &got, &err), 0);
+  cr_assert_eq(st->ops->commit(st, &err), 0);
+}
+
+Test(store, sealed_secrets_open_only_with_their_key_and_context)
+{
+  char path[160], path2[160];
+  snprintf(path, sizeof path, "%s/master.key", dir);
+  snprintf(path2, sizeof path2, "%s/other.key", dir);
+  struct dj_master_key mk, other;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_master_key_load(path, true, &mk, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_master_key_load(path2, true, &other, &err), 0, "%s", err.msg);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_assert_eq(sb.st_mode & 0777, 0600);
+  uint8_t sealed[64 + DJ_SEAL_OVERHEAD], out[64];
+  size_t n = 0, m = 0;
+  cr_assert_eq(dj_seal(&mk, "key:acme:db:secret", (const uint8_t *) "hunter2", 7, sealed, &n, &err), 0);
+  cr_assert_null(memmem(sealed, n, "hunter2", 7), "plaintext in the sealed value");
+  cr_assert_eq(dj_unseal(&mk, "key:acme:db:secret", sealed, n, out, &m, &err), 0, "%s", err.msg);
+  cr_assert_eq(m, 7);
+  cr_assert_eq(memcmp(out, "hunter2", 7), 0);
+  cr_assert_eq(dj_unseal(&mk, "key:beta:db:secret", sealed, n, out, &m, &err), -1, "moved to another tenant");
+  cr_assert_eq(dj_unseal(&other, "key:acme:db:secret", sealed, n, out, &m, &err), -1, "another master key");
+  sealed[15] ^= 1;
+  cr_assert_eq(dj_unseal(&mk, "key:acme:db:secret", sealed, n, out, &m, &err), -1, "a changed byte");
+  dj_master_key_free(&mk);
+  dj_master_key_free(&other);
+  chmod(path, 0640);
+  cr_assert_eq(dj_master_key_load(path, false, &mk, &err), -1);
+  cr_assert_not_null(strstr(err.msg, "0600"), "%s", err.msg);
+}
