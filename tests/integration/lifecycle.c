@@ -3,10 +3,14 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -187,3 +191,83 @@ void read_pty(int master, char *out, size_t size)
   out[n] = '\0';
 }
 
+
+int shell(struct result *r, const char *dir, const char *fmt, ...)
+{
+  char body[8192], cmd[16384], out[PATH_MAX], errp[PATH_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(body, sizeof body, fmt, ap);
+  va_end(ap);
+  snprintf(out, sizeof out, "%s/sh.out", dir);
+  snprintf(errp, sizeof errp, "%s/sh.err", dir);
+  snprintf(cmd, sizeof cmd, "(%s) </dev/null >'%s' 2>'%s'", body, out, errp);
+  int rc = system(cmd);
+  FILE *f = fopen(out, "r");
+  size_t k = f ? fread(r->out, 1, sizeof r->out - 1, f) : 0;
+  r->out[k] = '\0';
+  if (f)
+    fclose(f);
+  f = fopen(errp, "r");
+  k = f ? fread(r->err, 1, sizeof r->err - 1, f) : 0;
+  r->err[k] = '\0';
+  if (f)
+    fclose(f);
+  r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+  return r->status;
+}
+
+void busybox_rootfs(const char *dir)
+{
+  char cmd[PATH_MAX * 4];
+  snprintf(cmd, sizeof cmd, "set -e; r='%s'; mkdir -p \"$r\"/bin \"$r\"/proc \"$r\"/sys \"$r\"/dev \"$r\"/tmp \"$r\"/etc "
+           "\"$r\"/run; cp /bin/busybox \"$r\"/bin/busybox; for a in $(/bin/busybox --list); do "
+           "[ \"$a\" = busybox ] || ln -s busybox \"$r\"/bin/$a; done", dir);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* pids (other than ours and skip's) whose command line contains needle */
+static size_t processes_naming(const char *needle, pid_t skip, pid_t *out, size_t max)
+{
+  size_t n = 0;
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL && n < max) {
+    int pid = atoi(e->d_name);
+    if (pid <= 0 || pid == getpid() || pid == skip)
+      continue;
+    char p[64], buf[8192];
+    snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
+    FILE *f = fopen(p, "r");
+    size_t k = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+      fclose(f);
+    for (size_t i = 0; i < k; i++)
+      if (buf[i] == '\0')
+        buf[i] = ' ';
+    buf[k] = '\0';
+    if (strstr(buf, needle) != NULL)
+      out[n++] = pid;
+  }
+  if (d != NULL)
+    closedir(d);
+  return n;
+}
+
+size_t wait_processes_gone(const char *needle, pid_t skip, int timeout_ms)
+{
+  pid_t pids[256];
+  size_t n;
+  while ((n = processes_naming(needle, skip, pids, 256)) > 0 && timeout_ms > 0) {
+    /* wait on the exit of the first one (a pidfd), not on a clock */
+    int fd = (int) syscall(SYS_pidfd_open, pids[0], 0);
+    if (fd < 0)
+      continue;
+    struct pollfd p = { fd, POLLIN, 0 };
+    int slice = timeout_ms < 1000 ? timeout_ms : 1000;
+    poll(&p, 1, slice);
+    close(fd);
+    timeout_ms -= slice;
+  }
+  return n;
+}

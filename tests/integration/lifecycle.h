@@ -34,4 +34,13 @@ int console_listen(char *path, size_t size);
 int console_take(int listen_fd);
 void read_pty(int master, char *out, size_t size);
 
+/* sh -c CMD in dir (its output files live there), stdin /dev/null; output and status in r. */
+int shell(struct result *r, const char *dir, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A busybox-static root filesystem in dir. */
+void busybox_rootfs(const char *dir);
+
+/* Wait (on pidfds, up to timeout_ms) until no process but skip has needle in its command line
+ * (conmon, podman's exit commands, containerd's shims); returns how many are left. */
+size_t wait_processes_gone(const char *needle, pid_t skip, int timeout_ms);
+
 #endif

@@ -28,31 +28,7 @@ static int dexec(const char *const *opts_then_id_and_args)
 }
 
 /* A shell command line around donjon ("$D" and "$S" are set), output in R. */
-__attribute__((format(printf, 1, 2))) static int dsh(const char *fmt, ...)
-{
-  char body[4096], cmd[16384], out[PATH_MAX], errp[PATH_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(body, sizeof body, fmt, ap);
-  va_end(ap);
-  snprintf(out, sizeof out, "%s/sh.out", B.dir);
-  snprintf(errp, sizeof errp, "%s/sh.err", B.dir);
-  snprintf(cmd, sizeof cmd, "D='%s'; S='--root %s'; (%s) </dev/null >'%s' 2>'%s'", donjon_path(), B.state, body, out,
-           errp);
-  int rc = system(cmd);
-  FILE *f = fopen(out, "r");
-  size_t k = f ? fread(R.out, 1, sizeof R.out - 1, f) : 0;
-  R.out[k] = '\0';
-  if (f)
-    fclose(f);
-  f = fopen(errp, "r");
-  k = f ? fread(R.err, 1, sizeof R.err - 1, f) : 0;
-  R.err[k] = '\0';
-  if (f)
-    fclose(f);
-  R.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-  return R.status;
-}
+#define dsh(fmt, ...) shell(&R, B.dir, "D='%s'; S='--root %s'; " fmt, donjon_path(), B.state, __VA_ARGS__)
 
 Test(exec, joins_namespaces_and_cgroup)
 {
