@@ -208,6 +208,14 @@ Test(unpack, hardlink_through_symlink_is_refused)
   assert_refused(e, 2, "hard link");
 }
 
+/* A hard link's target is a name of the archive: it is looked up without following symlinks, even
+ * ones that stay inside DIR. */
+Test(unpack, hardlink_through_an_inside_symlink_is_refused_too)
+{
+  struct tentry e[] = { { 'd', "real" }, { 'f', "real/f", .data = "x" }, { 'l', "p", "real" }, { 'h', "h", "p/f" } };
+  assert_refused(e, 4, "hard link target \"p/f\"");
+}
+
 Test(unpack, symlink_loop_is_refused)
 {
   struct tentry e[] = { { 'l', "a", "b" }, { 'l', "b", "a" }, { 'f', "a/x", .data = "x" } };
