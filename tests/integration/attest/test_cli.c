@@ -223,3 +223,14 @@ Test(cli, two_donjon_processes_quoting_at_once)
                   "$A tpm check-quote --ak q2/ak.pub.pem --nonce 0202 --dir q2 && cmp q1/ak.pub.pem q2/ak.pub.pem"),
                0, "%s", out);
 }
+
+/* The TPM is chosen by --tpm, else DONJON_TPM, else device:/dev/tpmrm0. */
+Test(cli, tpm_chosen_by_flag_then_environment_then_default)
+{
+  cr_assert_eq(sh("T=$DONJON_TPM; DONJON_TPM=swtpm:host=127.0.0.1,port=1 $A tpm info --tpm \"$T\" --json"), 0,
+               "--tpm wins over DONJON_TPM: %s", out);
+  cr_assert_neq(sh("DONJON_TPM=swtpm:host=127.0.0.1,port=1 $A tpm info"), 0);
+  cr_assert(strstr(out, "swtpm:host=127.0.0.1,port=1") != NULL, "the error names DONJON_TPM's TCTI: %s", out);
+  cr_assert_neq(sh("unset DONJON_TPM; $A tpm info"), 0);
+  cr_assert(strstr(out, "device:/dev/tpmrm0") != NULL, "the error names the default TCTI: %s", out);
+}
