@@ -25,6 +25,7 @@
 #include "common/util.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/console.h"
+#include "sandbox/hooks.h"
 #include "sandbox/process.h"
 #include "sandbox/reexec.h"
 #include "sandbox/rootfs.h"
@@ -36,7 +37,11 @@
 /* GO: id maps written, the init may start; JOINED: it is in its cgroups (donjon makes and fills
  * them while the init sets up what does not depend on them); ERR: the init failed; READY (create
  * only): set up, now waiting on the exec fifo for `start`. */
-enum sync_type { SYNC_GO = 1, SYNC_JOINED, SYNC_ERR, SYNC_READY };
+/* HOOKS: the init is set up up to pivot_root, donjon may run prestart and createRuntime hooks,
+ * then answers HOOKS_DONE. With createContainer or startContainer hooks, the container's state
+ * (JSON text) follows JOINED as a datagram of its own. */
+enum sync_type { SYNC_GO = 1, SYNC_JOINED, SYNC_ERR, SYNC_READY, SYNC_HOOKS, SYNC_HOOKS_DONE };
+#define SYNC_STATE_MAX 65536
 struct sync_msg {
   int type;
   dj_err err;
@@ -57,6 +62,9 @@ struct run {
   bool state_made;
   bool joined;           /* (in the init) JOINED was received */
   bool started;          /* (in the init, create) `start` opened the exec fifo: donjon is gone */
+  bool init_hooks;       /* createContainer or startContainer hooks: the init needs the state */
+  bool spawned;          /* the init was cloned (so poststop hooks have something to follow) */
+  char *hook_state;      /* (in the init) the state those hooks get on stdin */
   pid_t pid;
   sigset_t saved_mask;
   bool create;           /* create: the init waits on the exec fifo, donjon leaves it running */
@@ -103,9 +111,45 @@ static int wait_joined(void *arg, dj_err *err)
   if (dj_read_all(r->sync[1], &m, sizeof m) != (ssize_t) sizeof m || m.type != SYNC_JOINED)
     return dj_error(err, EPIPE, "wait to be placed in the container's cgroups");
   r->joined = true;
+  if (r->init_hooks) {
+    r->hook_state = dj_xmalloc(SYNC_STATE_MAX);
+    ssize_t n = recv(r->sync[1], r->hook_state, SYNC_STATE_MAX - 1, 0);
+    if (n <= 0)
+      return dj_error(err, EPIPE, "receive the container's state for its hooks");
+    r->hook_state[n] = '\0';
+  }
   if ((r->spec->ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
     return dj_error(err, errno, "unshare the cgroup namespace");
   return 0;
+}
+
+/* In the init, just before pivot_root: donjon runs prestart and createRuntime hooks (runtime
+ * namespace), then we run createContainer hooks (ours; the host's paths still resolve). */
+static int hooks_before_pivot(void *arg, dj_err *err)
+{
+  struct run *r = arg;
+  if (wait_joined(r, err) < 0)
+    return -1;
+  const json_t *hooks = r->spec->hooks;
+  if (dj_hooks_have(hooks, DJ_HOOK_PRESTART) || dj_hooks_have(hooks, DJ_HOOK_CREATE_RUNTIME)) {
+    struct sync_msg m;
+    if (sync_send(r->sync[1], SYNC_HOOKS, NULL) < 0 ||
+        dj_read_all(r->sync[1], &m, sizeof m) != (ssize_t) sizeof m || m.type != SYNC_HOOKS_DONE)
+      return dj_error(err, EPIPE, "wait for the prestart and createRuntime hooks");
+  }
+  return dj_hooks_run(hooks, DJ_HOOK_CREATE_CONTAINER, r->hook_state, err);
+}
+
+/* The state startContainer hooks get: status created. */
+static int start_hooks(struct run *r, dj_err *err)
+{
+  if (!dj_hooks_have(r->spec->hooks, DJ_HOOK_START_CONTAINER))
+    return 0;
+  json_error_t je;
+  _cleanup_json_ json_t *st = json_loads(r->hook_state, 0, &je);
+  json_object_set_new(st, "status", json_string("created"));
+  _cleanup_free_ char *text = json_dumps(st, JSON_COMPACT);
+  return dj_hooks_run(r->spec->hooks, DJ_HOOK_START_CONTAINER, text != NULL ? text : r->hook_state, err);
 }
 
 static int join_namespaces(struct run *r, dj_err *err)
@@ -156,6 +200,14 @@ static int wait_start(struct run *r, dj_err *err)
   _cleanup_close_ int fd = openat(r->proc_fd, rel, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return dj_error(err, errno, "open the exec fifo");
+  /* start is reading now: a failed startContainer hook is its error ("E" + the message) */
+  if (start_hooks(r, err) < 0) {
+    char line[DJ_ERR_MSG_MAX + 1];
+    int len = snprintf(line, sizeof line, "E%s", err->msg);
+    (void) !write(fd, line, (size_t) len < sizeof line ? (size_t) len : sizeof line - 1);
+    r->started = true;
+    return -1;
+  }
   if (write(fd, "0", 1) != 1)
     return dj_error(err, errno, "write the exec fifo");
   close(r->fifo_fd);
@@ -214,7 +266,11 @@ static int init_setup(struct run *r, dj_err *err)
   struct dj_rootfs_opts ro = { .bundle = r->opts->bundle, .no_pivot = r->opts->no_pivot,
                                .userns = new_userns || joined_userns_fd(r) >= 0, .console_fd = r->pty_slave,
                                .before_cgroup_mount = wait_joined, .arg = r,
-                               .make_console = r->console_sock >= 0 ? make_console : NULL };
+                               .make_console = r->console_sock >= 0 ? make_console : NULL,
+                               .before_pivot = (dj_hooks_have(spec->hooks, DJ_HOOK_PRESTART) ||
+                                                dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_RUNTIME) ||
+                                                dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_CONTAINER))
+                                                 ? hooks_before_pivot : NULL };
   if (dj_rootfs_setup(spec, &ro, err) < 0)
     return dj_err_wrap(err, "root filesystem");
   if (r->console_sock < 0 && r->pty_slave >= 0 && ro.make_console != NULL && dj_console_attach(r->pty_slave, err) < 0)
@@ -243,7 +299,7 @@ static int init_setup(struct run *r, dj_err *err)
     signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
   /* create: wait for `start` here, killable, before the filter and the last capability drops. */
-  if (r->create && wait_start(r, err) < 0)
+  if (r->create ? wait_start(r, err) < 0 : start_hooks(r, err) < 0)
     return -1;
   return dj_process_confine(p, r->seccomp, err);
 }
@@ -413,45 +469,55 @@ static int release_init(struct run *r, dj_err *err)
   return 0;
 }
 
+/* The OCI state hooks get on stdin (malloc'd JSON text). */
+static char *hook_state(const struct run *r, const char *status)
+{
+  _cleanup_json_ json_t *st = dj_state_new(r->opts->id, r->spec, r->opts->bundle, r->pid, status);
+  return st != NULL ? json_dumps(st, JSON_COMPACT) : NULL;
+}
+
 /* While the init sets up: its cgroups, made and applied, then the init moved into them (a v1
  * migration waits for an RCU grace period: the init's own work fills that time). */
 static int place_init(struct run *r, dj_err *err)
 {
   if (dj_cgroup_create(r->spec, r->opts->id, &r->cgroup, err) < 0 || dj_cgroup_enter(r->cgroup, r->pid, err) < 0)
     return -1;
-  /* An init that failed meanwhile has closed its end: wait_exec() then reports its own error. */
+  /* An init that failed meanwhile has closed its end: wait_init_done() then reports its own error. */
   sync_send(r->sync[0], SYNC_JOINED, NULL);
+  if (r->init_hooks) {
+    _cleanup_free_ char *state = hook_state(r, "creating");
+    if (state == NULL || strlen(state) >= SYNC_STATE_MAX)
+      return dj_error(err, E2BIG, "the container's state for its hooks (annotations too large?)");
+    send(r->sync[0], state, strlen(state), MSG_NOSIGNAL);
+  }
   return 0;
 }
 
-/* Wait until the init has exec'd (its end of the socket closes) or reported a failure. */
-static int wait_exec(struct run *r, dj_err *err)
+/* Until the init has exec'd (run: its end of the socket closes) or is waiting for `start`
+ * (create: READY), or reported a failure; prestart and createRuntime hooks on the way. */
+static int wait_init_done(struct run *r, dj_err *err)
 {
-  struct sync_msg m;
-  ssize_t n = dj_read_all(r->sync[0], &m, sizeof m);
-  if (n == (ssize_t) sizeof m && m.type == SYNC_ERR) {
-    *err = m.err;
-    err->msg[sizeof err->msg - 1] = '\0';
-    return -1;
+  for (;;) {
+    struct sync_msg m;
+    ssize_t n = dj_read_all(r->sync[0], &m, sizeof m);
+    if (n == 0 && !r->create)
+      return 0;
+    if (n == (ssize_t) sizeof m && m.type == SYNC_READY && r->create)
+      return 0;
+    if (n == (ssize_t) sizeof m && m.type == SYNC_ERR) {
+      *err = m.err;
+      err->msg[sizeof err->msg - 1] = '\0';
+      return -1;
+    }
+    if (n != (ssize_t) sizeof m || m.type != SYNC_HOOKS)
+      return dj_error(err, n < 0 ? errno : EPIPE, "the container's init died during setup");
+    _cleanup_free_ char *state = hook_state(r, "creating");
+    if (dj_hooks_run(r->spec->hooks, DJ_HOOK_PRESTART, state, err) < 0 ||
+        dj_hooks_run(r->spec->hooks, DJ_HOOK_CREATE_RUNTIME, state, err) < 0)
+      return -1;
+    if (sync_send(r->sync[0], SYNC_HOOKS_DONE, NULL) < 0)
+      return dj_error(err, EPIPE, "the container's init died during setup");
   }
-  if (n != 0)
-    return dj_error(err, errno, "the container's init died during setup");
-  return 0;
-}
-
-/* create: wait until the init is set up and waiting for `start`, or reported a failure. */
-static int wait_ready(struct run *r, dj_err *err)
-{
-  struct sync_msg m;
-  ssize_t n = dj_read_all(r->sync[0], &m, sizeof m);
-  if (n == (ssize_t) sizeof m && m.type == SYNC_READY)
-    return 0;
-  if (n == (ssize_t) sizeof m && m.type == SYNC_ERR) {
-    *err = m.err;
-    err->msg[sizeof err->msg - 1] = '\0';
-    return -1;
-  }
-  return dj_error(err, n < 0 ? errno : EPIPE, "the container's init died during setup");
 }
 
 static int write_pid_file(const char *path, pid_t pid, dj_err *err)
@@ -461,6 +527,16 @@ static int write_pid_file(const char *path, pid_t pid, dj_err *err)
   if (dj_write_file_atomic(path, buf, (size_t) len, 0644, err) < 0)
     return dj_err_wrap(err, "--pid-file");
   return 0;
+}
+
+/* After the container is gone: run's end, or a create whose hook failed ("continue the lifecycle
+ * at step 12", the spec says). */
+static void poststop(struct run *r, bool ran)
+{
+  if (!ran || !r->spawned || !dj_hooks_have(r->spec->hooks, DJ_HOOK_POSTSTOP))
+    return;
+  _cleanup_free_ char *state = hook_state(r, "stopped");
+  dj_hooks_run_warn(r->spec->hooks, DJ_HOOK_POSTSTOP, state);
 }
 
 static void run_cleanup(struct run *r)
@@ -503,7 +579,7 @@ static int run_checks(struct run *r, dj_err *err)
     return -1;
   if (dj_reexec_check(err) < 0)
     return -1;
-  if (dj_lsm_check(spec, err) < 0 || dj_rlimits_check(&spec->process, err) < 0)
+  if (dj_lsm_check(spec, err) < 0 || dj_rlimits_check(&spec->process, err) < 0 || dj_hooks_check(spec->hooks, err) < 0)
     return -1;
   if (spec->seccomp != NULL) {
     char **unknown = NULL;
@@ -578,11 +654,14 @@ static int container_setup(struct run *r, dj_err *err)
     return dj_error(err, errno, "socketpair");
   if (prepare_child_namespaces(r, err) < 0)
     return -1;
+  r->init_hooks = dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_CONTAINER) ||
+                  dj_hooks_have(spec->hooks, DJ_HOOK_START_CONTAINER);
   r->pid = clone_init(r, err);
   if (r->pid < 0) {
     r->pid = 0;
     return -1;
   }
+  r->spawned = true;
   close(r->sync[1]);
   r->sync[1] = -1;
   if (r->pty_slave >= 0) {
@@ -608,7 +687,7 @@ static int container_setup(struct run *r, dj_err *err)
     return -1;
   if (!r->create)
     return 0;
-  if (wait_ready(r, err) < 0)
+  if (wait_init_done(r, err) < 0)
     return -1;
   json_object_set_new(st, "status", json_string("created"));
   if (dj_state_save(opts->state_root, opts->id, st, err) < 0)
@@ -623,16 +702,21 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
   int rc = -1;
   if (container_setup(&r, err) < 0)
     goto out;
-  if (wait_exec(&r, err) < 0)
+  if (wait_init_done(&r, err) < 0)
     goto out;
   if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
     goto out;
+  if (dj_hooks_have(spec->hooks, DJ_HOOK_POSTSTART)) {
+    _cleanup_free_ char *state = hook_state(&r, "running");
+    dj_hooks_run_warn(spec->hooks, DJ_HOOK_POSTSTART, state);
+  }
   rc = dj_supervise(r.pid, r.pty_master, exit_status, err);
   r.pty_master = -1; /* closed by dj_supervise */
   if (rc == 0)
     r.pid = 0;        /* reaped */
 out:
   run_cleanup(&r);
+  poststop(&r, rc == 0 || err->code == DJ_HOOK_FAILED);
   return rc;
 }
 
@@ -653,5 +737,6 @@ int dj_container_create(const struct dj_spec *spec, const struct dj_run_opts *op
   r.state_made = false;
 out:
   run_cleanup(&r);
+  poststop(&r, rc < 0 && err->code == DJ_HOOK_FAILED);
   return rc;
 }

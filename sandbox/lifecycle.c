@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/hooks.h"
 
 /* The OCI members only, with the live status (pid 0 once stopped, as runc shows it). */
 static json_t *live_public(const struct dj_live *l)
@@ -27,6 +28,20 @@ static json_t *live_public(const struct dj_live *l)
   if (strcmp(l->status, "stopped") == 0)
     json_object_set_new(out, "pid", json_integer(0));
   return out;
+}
+
+/* poststart and poststop hooks of the saved config, with the container's state: failures are
+ * warnings, as the spec says. */
+static void run_hooks_warn(const char *root, const char *id, const struct dj_live *l, enum dj_hook_kind kind)
+{
+  _cleanup_json_ json_t *doc = NULL;
+  dj_err ignored = { 0 };
+  if (dj_state_load_config(root, id, &doc, &ignored) < 0 || !dj_hooks_have(json_object_get(doc, "hooks"), kind))
+    return;
+  _cleanup_json_ json_t *pub = live_public(l);
+  json_object_set_new(pub, "status", json_string(kind == DJ_HOOK_POSTSTART ? "running" : "stopped"));
+  _cleanup_free_ char *state = json_dumps(pub, JSON_COMPACT);
+  dj_hooks_run_warn(json_object_get(doc, "hooks"), kind, state);
 }
 
 /* The container's lock, then its state (the lock's fd, or -1). */
@@ -73,9 +88,16 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
     goto out;
   }
   for (;;) {
-    char c;
-    ssize_t n = read(fifo, &c, 1);
-    if (n == 1)
+    char msg[DJ_ERR_MSG_MAX + 1];
+    ssize_t n = read(fifo, msg, sizeof msg - 1);
+    if (n >= 1 && msg[0] == 'E') {
+      /* a startContainer hook failed in the init, which now exits (the container stops) */
+      msg[n] = '\0';
+      dj_error(err, 0, "start %s: %s", id, msg + 1);
+      err->code = DJ_HOOK_FAILED;
+      goto out;
+    }
+    if (n >= 1)
       break;
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       dj_error(err, errno, "start %s: read %s", id, path);
@@ -99,6 +121,8 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
   unlink(path);
   json_object_set_new(l.st, "status", json_string("running"));
   rc = dj_state_save(root, id, l.st, err);
+  if (rc == 0)
+    run_hooks_warn(root, id, &l, DJ_HOOK_POSTSTART);
 out:
   dj_live_free(&l);
   return rc;
@@ -186,6 +210,7 @@ int dj_container_delete(const char *root, const char *id, bool force, dj_err *er
       goto out;
     }
   }
+  run_hooks_warn(root, id, &l, DJ_HOOK_POSTSTOP);
   dj_state_remove(root, id);
   rc = 0;
 out:

@@ -381,6 +381,8 @@ int dj_rootfs_setup(const struct dj_spec *spec, const struct dj_rootfs_opts *opt
   /* After the mounts: masked and read-only paths usually live in the container's /proc and /sys. */
   if (mask_paths(spec, rootfd, nullfd, err) < 0 || readonly_paths(spec, rootfd, err) < 0)
     return -1;
+  if (opts->before_pivot != NULL && opts->before_pivot(opts->arg, err) < 0)
+    return -1;
   if (enter_root(rootfd, opts->no_pivot, err) < 0)
     return -1;
   /* pivot_root refuses a shared new root: a shared root is made so only once inside it. */

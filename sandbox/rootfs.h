@@ -16,6 +16,8 @@ struct dj_rootfs_opts {
   /* console_fd -1 and this set: called once /dev is made, to open the pty from the container's
    * own devpts (rootfd is the new root); returns the slave to bind over /dev/console. */
   int (*make_console)(void *arg, int rootfd, dj_err *err);
+  /* Called once everything is mounted, just before pivot_root (the hooks of create). NULL: none. */
+  int (*before_pivot)(void *arg, dj_err *err);
   /* Called once, just before the first mount that depends on the process's cgroups (a "cgroup"
    * or "cgroup2" mount), so that donjon can place the process in its cgroups while the mounts
    * before it are made. NULL: nothing to wait for. */

@@ -194,7 +194,7 @@ void read_pty(int master, char *out, size_t size)
 
 int shell(struct result *r, const char *dir, const char *fmt, ...)
 {
-  char body[8192], cmd[16384], out[PATH_MAX], errp[PATH_MAX];
+  char body[8192], cmd[8192 + 2 * PATH_MAX + 64], out[PATH_MAX], errp[PATH_MAX];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(body, sizeof body, fmt, ap);
