@@ -8,6 +8,7 @@
 #include "common/json.h"
 #include "images/b64.h"
 #include "images/jwe.h"
+#include "../keypool.h"
 
 static BIGNUM *bn_b64url(const char *s)
 {
@@ -169,7 +170,7 @@ Test(jwe, rfc7518_appendix_c_concat_kdf)
 
 static EVP_PKEY *gen_rsa(void)
 {
-  return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  return tk_key("rsa2048");
 }
 static EVP_PKEY *gen_ec(const char *group)
 {

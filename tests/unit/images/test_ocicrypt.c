@@ -16,6 +16,7 @@
 #include "images/ocicrypt.h"
 #include "images/unpack.h"
 #include "imgtest.h"
+#include "../keypool.h"
 
 static char *parent;
 static EVP_PKEY *rsa, *ec;
@@ -47,7 +48,7 @@ static void build(bool gzip)
 static void setup(void)
 {
   parent = tt_tmpdir();
-  rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  rsa = tk_key("rsa2048");
   ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
   build(true);
 }
@@ -197,7 +198,7 @@ Test(ocicrypt, tampered_hmac)
 
 Test(ocicrypt, wrong_key)
 {
-  EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+  EVP_PKEY *other = tk_key("rsa2048"); /* the pool's second: not rsa */
   expect_unpack_fails(other, "cannot decrypt");
   EVP_PKEY_free(other);
 }
