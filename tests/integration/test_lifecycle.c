@@ -314,15 +314,23 @@ Test(lifecycle, failed_create_leaves_nothing)
   cr_expect_neq(dj(&B, B.id, "state", NULL, NULL), 0);
 }
 
-Test(lifecycle, ten_concurrent_leave_nothing)
+Test(lifecycle, fifty_concurrent_leave_nothing)
 {
-  enum { N = 10 };
+  enum { N = 50 };
   struct bundle *bs = calloc(N, sizeof *bs);
+  /* N bundles sharing B's (read-only) root filesystem: each its own directory, id, cgroup */
+  bundle_sh(&B, "sleep 1000");
+  bundle_set(&B, "root.path", json_string(B.rootfs));
   for (int i = 0; i < N; i++) {
-    bundle_new(&bs[i], "default");
-    snprintf(bs[i].state, sizeof bs[i].state, "%s", B.state);
-    bundle_sh(&bs[i], "sleep 1000");
-    bundle_write_config(&bs[i]);
+    struct bundle *b = &bs[i];
+    cr_assert_lt((size_t) snprintf(b->dir, sizeof b->dir, "%.200s/b%d", B.dir, i), sizeof b->dir);
+    cr_assert_eq(mkdir(b->dir, 0755), 0);
+    snprintf(b->state, sizeof b->state, "%s", B.state);
+    cr_assert_lt((size_t) snprintf(b->id, sizeof b->id, "%.40s-%d", B.id, i), sizeof b->id);
+    snprintf(b->cgpath, sizeof b->cgpath, "/donjon-it/%s", b->id);
+    b->config = json_deep_copy(B.config);
+    bundle_set(b, "linux.cgroupsPath", json_string(b->cgpath));
+    bundle_write_config(b);
   }
   pid_t workers[N];
   for (int i = 0; i < N; i++) {
@@ -352,7 +360,7 @@ Test(lifecycle, ten_concurrent_leave_nothing)
   cr_expect_eq(reaped, N, "%d inits reaped, expected %d", reaped, N);
   for (int i = 0; i < N; i++) {
     bundle_assert_clean(&bs[i]);
-    bundle_free(&bs[i]);
+    json_decref(bs[i].config); /* the directories go with B's */
   }
   free(bs);
   cr_expect_eq(dj(&B, NULL, "list", "--format", "json"), 0);
