@@ -5,6 +5,7 @@
 
 #include "common/json.h"
 #include "sandbox/features.h"
+#include "sandbox/hooks.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/spec.h"
 
@@ -93,5 +94,15 @@ Test(features, every_listed_seccomp_name_builds_a_filter)
                         json_pack("{s:s, s:[s]}", "defaultAction", "SCMP_ACT_ALLOW", "flags", json_string_value(o)));
     assert_parses(c, json_string_value(o));
   }
-  cr_assert_eq(json_array_size(json_object_get(f, "hooks")), 0u, "hooks are not implemented yet");
+  /* every hook kind listed is one the lifecycle runs: it passes the check and is found */
+  static const enum dj_hook_kind kinds[] = { DJ_HOOK_PRESTART, DJ_HOOK_CREATE_RUNTIME, DJ_HOOK_CREATE_CONTAINER,
+                                             DJ_HOOK_START_CONTAINER, DJ_HOOK_POSTSTART, DJ_HOOK_POSTSTOP };
+  cr_assert_eq(json_array_size(json_object_get(f, "hooks")), 6u);
+  json_array_foreach(json_object_get(f, "hooks"), i, o) {
+    _cleanup_json_ json_t *hooks = json_pack("{s:[{s:s}]}", json_string_value(o), "path", "/bin/true");
+    dj_err err = { 0 };
+    cr_expect_eq(dj_hooks_check(hooks, &err), 0, "%s: %s", json_string_value(o), err.msg);
+    cr_expect(dj_hooks_have(hooks, kinds[i]), "features lists hook %s, which the lifecycle does not run",
+              json_string_value(o));
+  }
 }
