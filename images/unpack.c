@@ -105,18 +105,25 @@ static bool pathset_has(const struct pathset *s, const char *p)
 struct depth_slot {
   dev_t dev;
   ino_t ino;
-  unsigned depth; /* 0: free slot (the root itself is never stored) */
+  unsigned depth; /* the root itself is never stored */
+  unsigned gen;   /* a slot of another generation is free */
 };
 struct depthmap {
   struct depth_slot *slots;
   size_t cap, n;
+  unsigned gen;
 };
+
+static bool depth_live(const struct depthmap *m, const struct depth_slot *s)
+{
+  return s->depth != 0 && s->gen == m->gen;
+}
 
 static size_t depth_index(const struct depthmap *m, dev_t dev, ino_t ino)
 {
   uint64_t h = ((uint64_t) ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t) dev;
   size_t j = (size_t) (h >> 17) & (m->cap - 1);
-  while (m->slots[j].depth && (m->slots[j].dev != dev || m->slots[j].ino != ino))
+  while (depth_live(m, &m->slots[j]) && (m->slots[j].dev != dev || m->slots[j].ino != ino))
     j = (j + 1) & (m->cap - 1);
   return j;
 }
@@ -124,10 +131,10 @@ static size_t depth_index(const struct depthmap *m, dev_t dev, ino_t ino)
 static void depth_put(struct depthmap *m, dev_t dev, ino_t ino, unsigned depth)
 {
   if (2 * (m->n + 1) > m->cap) {
-    struct depthmap g = { .cap = m->cap ? 2 * m->cap : 1024 };
+    struct depthmap g = { .cap = m->cap ? 2 * m->cap : 1024, .gen = m->gen };
     g.slots = dj_xcalloc(g.cap, sizeof *g.slots);
     for (size_t i = 0; i < m->cap; i++)
-      if (m->slots[i].depth) {
+      if (depth_live(m, &m->slots[i])) {
         g.slots[depth_index(&g, m->slots[i].dev, m->slots[i].ino)] = m->slots[i];
         g.n++;
       }
@@ -135,21 +142,24 @@ static void depth_put(struct depthmap *m, dev_t dev, ino_t ino, unsigned depth)
     *m = g;
   }
   struct depth_slot *s = &m->slots[depth_index(m, dev, ino)];
-  if (!s->depth)
+  if (!depth_live(m, s))
     m->n++;
-  *s = (struct depth_slot){ .dev = dev, .ino = ino, .depth = depth };
+  *s = (struct depth_slot){ .dev = dev, .ino = ino, .depth = depth, .gen = m->gen };
 }
 
 static unsigned depth_get(const struct depthmap *m, dev_t dev, ino_t ino)
 {
-  return m->cap ? m->slots[depth_index(m, dev, ino)].depth : 0;
+  if (m->cap == 0)
+    return 0;
+  const struct depth_slot *s = &m->slots[depth_index(m, dev, ino)];
+  return depth_live(m, s) ? s->depth : 0;
 }
 
-/* A removed directory frees its inode for reuse: forget every depth rather than track which. */
+/* A removed directory frees its inode for reuse: forget every depth rather than track which (a new
+ * generation, so that many removals cost nothing each). */
 static void depth_clear(struct depthmap *m)
 {
-  if (m->cap)
-    memset(m->slots, 0, m->cap * sizeof *m->slots);
+  m->gen++;
   m->n = 0;
 }
 
@@ -166,6 +176,7 @@ struct unpack {
 static int unpack_init(struct unpack *u, int rootfd, const struct dj_unpack_opts *o, dj_err *err)
 {
   memset(u, 0, sizeof *u);
+  u->depths.gen = 1;
   u->rootfd = rootfd;
   u->o = o;
   struct stat st;
