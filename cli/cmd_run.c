@@ -12,6 +12,7 @@
 #include "cli/cmd_lifecycle.h"
 #include "common/util.h"
 #include "sandbox/container.h"
+#include "sandbox/notify.h"
 
 static void run_usage(FILE *out, bool create)
 {
@@ -89,6 +90,13 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
   if (dj_spec_load(bundle_abs, &spec, &err) < 0)
     return dj_cli_fail(&err);
   if (create) {
+    /* sd_notify through the container, as runc does (sandbox/notify.h) */
+    const char *notify = getenv("NOTIFY_SOCKET");
+    if (notify != NULL && *notify != '\0') {
+      ro.notify_socket = notify;
+      if (dj_notify_prepare(&spec, ro.state_root, ro.id, &err) < 0)
+        return dj_cli_fail(&err);
+    }
     if (dj_container_create(spec, &ro, &err) < 0) {
       dj_err_wrap(&err, "create %s", ro.id);
       return dj_cli_fail(&err);

@@ -26,6 +26,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/console.h"
 #include "sandbox/hooks.h"
+#include "sandbox/notify.h"
 #include "sandbox/process.h"
 #include "sandbox/reexec.h"
 #include "sandbox/rootfs.h"
@@ -638,7 +639,7 @@ static int container_setup(struct run *r, dj_err *err)
                             "caller (runc and crun refuse it too)");
   }
   if (r->create) {
-    if (create_state(r, err) < 0)
+    if (create_state(r, err) < 0 || (opts->notify_socket != NULL && dj_notify_mkdir(opts->state_root, opts->id, err) < 0))
       return -1;
   } else {
     if (dj_state_create(opts->state_root, opts->id, err) < 0)
@@ -682,6 +683,8 @@ static int container_setup(struct run *r, dj_err *err)
   json_t *priv = dj_state_private(st);
   json_object_set_new(priv, "initStartTime", json_integer((json_int_t) start_time));
   json_object_set_new(priv, "cgroup", dj_cgroup_save(r->cgroup));
+  if (opts->notify_socket != NULL)
+    json_object_set_new(priv, "notifySocket", json_string(opts->notify_socket));
   if (dj_state_save_config(opts->state_root, opts->id, spec->doc, err) < 0 ||
       dj_state_save(opts->state_root, opts->id, st, err) < 0)
     return -1;

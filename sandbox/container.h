@@ -18,6 +18,8 @@ struct dj_run_opts {
   const char *bundle;      /* absolute path of the bundle directory */
   const char *state_root;  /* --root; the container's state lives in state_root/id */
   const char *pid_file;    /* NULL: none */
+  const char *notify_socket;  /* create: the caller's NOTIFY_SOCKET (the spec already carries the
+                               * mount of dj_notify_prepare), relayed by start; NULL: none */
   const char *console_socket; /* process.terminal: the pty is made in the container and its master
                                * sent there (SCM_RIGHTS); NULL: run relays a host pty itself */
   int listen_fds;          /* socket activation: fds 3 .. 3+L-1, announced as LISTEN_FDS=L, LISTEN_PID=1 */

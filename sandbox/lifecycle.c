@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/hooks.h"
+#include "sandbox/notify.h"
 
 /* The OCI members only, with the live status (pid 0 once stopped, as runc shows it). */
 static json_t *live_public(const struct dj_live *l)
@@ -75,11 +76,14 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
     return -1;
   int rc = -1;
   char path[PATH_MAX];
-  _cleanup_close_ int fifo = -1;
+  _cleanup_close_ int fifo = -1, notify_fd = -1;
   if (strcmp(l.status, "created") != 0) {
     dj_error(err, 0, "container \"%s\" is %s: only a created container can be started", id, l.status);
     goto out;
   }
+  const char *notify = json_string_value(json_object_get(json_object_get(l.st, "donjon"), "notifySocket"));
+  if (notify != NULL && (notify_fd = dj_notify_listen(root, id, err)) < 0)
+    goto out;
   snprintf(path, sizeof path, "%s/%s/exec.fifo", root, id);
   /* O_NONBLOCK: an init that died must not leave us waiting for a writer. */
   fifo = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
@@ -123,6 +127,12 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
   rc = dj_state_save(root, id, l.st, err);
   if (rc == 0)
     run_hooks_warn(root, id, &l, DJ_HOOK_POSTSTART);
+  if (rc == 0 && notify_fd >= 0) {
+    /* the process may take its time to be ready: other commands need not wait for it */
+    close(lock);
+    lock = -1;
+    rc = dj_notify_relay(notify_fd, l.pidfd, l.pid, notify, err);
+  }
 out:
   dj_live_free(&l);
   return rc;

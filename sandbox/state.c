@@ -261,21 +261,36 @@ int dj_state_load_config(const char *root, const char *id, json_t **doc, dj_err 
   return 0;
 }
 
+/* Every entry of dirfd, and the directories among them one level down (notify/), never
+ * following a link. */
+static void remove_entries(int dfd, int depth)
+{
+  DIR *d = fdopendir(dup(dfd));
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    if (unlinkat(dfd, e->d_name, 0) == 0 || errno != EISDIR || depth > 0)
+      continue;
+    int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub >= 0) {
+      remove_entries(sub, depth + 1);
+      close(sub);
+    }
+    unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+  }
+  if (d != NULL)
+    closedir(d);
+}
+
 void dj_state_remove(const char *root, const char *id)
 {
   char dir[PATH_MAX];
   if ((size_t) snprintf(dir, sizeof dir, "%s/%s", root, id) >= sizeof dir)
     return;
   _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd >= 0) {
-    DIR *d = fdopendir(dup(dfd));
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL)
-      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-        unlinkat(dfd, e->d_name, 0);
-    if (d != NULL)
-      closedir(d);
-  }
+  if (dfd >= 0)
+    remove_entries(dfd, 0);
   rmdir(dir);
 }
 

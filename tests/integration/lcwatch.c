@@ -3,16 +3,37 @@
  * /proc/PID/exe of every other process as fast as it can. A process being set up by donjon is
  * non-dumpable, so the read fails; once it has exec'd busybox the read succeeds and names
  * busybox. Anything else read is a leak. When /dev/shm/stop appears it writes
- * "leaks N denied M LAST" to /dev/shm/watch and waits to be killed. */
+ * "leaks N denied M LAST" to /dev/shm/watch and waits to be killed.
+ * `lcwatch notify MESSAGE` instead sends MESSAGE to $NOTIFY_SOCKET (sd_notify), for the
+ * NOTIFY_SOCKET test. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-int main(void)
+static int notify(const char *msg)
 {
+  const char *path = getenv("NOTIFY_SOCKET");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (path == NULL || strlen(path) >= sizeof sa.sun_path)
+    return 2;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (fd < 0 || sendto(fd, msg, strlen(msg), 0, (struct sockaddr *) &sa, sizeof sa) < 0) {
+    perror("lcwatch notify");
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc == 3 && strcmp(argv[1], "notify") == 0)
+    return notify(argv[2]);
   long leaks = 0, denied = 0;
   char last[512] = "-";
   pid_t self = getpid();

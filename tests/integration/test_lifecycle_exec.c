@@ -299,3 +299,56 @@ Test(exec, update_flags_and_resources)
   const char *d[] = { "update", "--memory", "lots", B.id, NULL };
   cr_expect_eq(djv(&B, d, -1), 2);
 }
+
+/* NOTIFY_SOCKET: start waits for the process's READY=1 and passes it on with the init's pid. */
+Test(exec, notify_socket_relayed_by_start)
+{
+  const char *w = getenv("LCWATCH");
+  cr_assert_not_null(w, "LCWATCH is not set");
+  char cmd[PATH_MAX * 2];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s/bin/lcwatch'", w, B.rootfs);
+  cr_assert_eq(system(cmd), 0);
+  /* the caller's (systemd's, podman's) socket */
+  char host[PATH_MAX];
+  snprintf(host, sizeof host, "%s/host-notify.sock", B.dir);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  cr_assert_lt(strlen(host), sizeof sa.sun_path);
+  memcpy(sa.sun_path, host, strlen(host) + 1);
+  int hs = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  cr_assert_eq(bind(hs, (struct sockaddr *) &sa, sizeof sa), 0);
+  bundle_sh(&B, "echo $NOTIFY_SOCKET > /dev/shm/where; while [ ! -e /dev/shm/go ]; do sleep 0.02; done; "
+                "lcwatch notify READY=1; sleep 1000");
+  setenv("NOTIFY_SOCKET", host, 1);
+  int rc = create(&B, NULL);
+  unsetenv("NOTIFY_SOCKET");
+  cr_assert_eq(rc, 0, "create: %s", R.err);
+  pid_t init = pid_of(&B);
+  pid_t st = fork();
+  cr_assert_geq(st, 0);
+  if (st == 0) {
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    execl(donjon_path(), donjon_path(), "--root", B.state, "start", B.id, (char *) NULL);
+    _exit(126);
+  }
+  /* the process runs and says where it was told to notify; start still waits */
+  const char *w1[] = { B.id, "sh", "-c", "while [ ! -s /dev/shm/where ]; do sleep 0.02; done; cat /dev/shm/where",
+                       NULL };
+  cr_assert_eq(dexec(w1), 0, "%s", R.err);
+  cr_expect(has(R.out, "/run/notify/notify.sock"), "NOTIFY_SOCKET in the container: %s", R.out);
+  int ws;
+  cr_expect_eq(waitpid(st, &ws, WNOHANG), 0, "start returned before the container was ready");
+  const char *go[] = { B.id, "touch", "/dev/shm/go", NULL };
+  cr_assert_eq(dexec(go), 0, "%s", R.err);
+  cr_assert_eq(waitpid(st, &ws, 0), st);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "start failed (%#x)", ws);
+  char msg[256] = "";
+  ssize_t n = recv(hs, msg, sizeof msg - 1, MSG_DONTWAIT);
+  cr_assert_gt(n, 0, "nothing reached the caller's NOTIFY_SOCKET");
+  msg[n] = '\0';
+  char want[64];
+  snprintf(want, sizeof want, "MAINPID=%d", (int) init);
+  cr_expect(has(msg, "READY=1") && has(msg, want), "relayed: %s (want READY=1 and %s)", msg, want);
+  close(hs);
+}
