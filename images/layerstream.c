@@ -197,8 +197,34 @@ void dj_layer_stream_free(struct dj_layer_stream *s)
   free(s);
 }
 
+/* The layer's secret from private options the verifier released (the HMAC from its pubopts). */
+static int secret_released(const struct dj_layer_keys *k, const struct dj_descriptor *d, size_t i,
+                           struct dj_layer_secret *s, dj_err *err)
+{
+  const char *pub = json_string_value(json_object_get(d->annotations, DJ_ANNOT_PUBOPTS));
+  if (pub == NULL)
+    return dj_error(err, 0, "%s: no %s annotation", d->digest, DJ_ANNOT_PUBOPTS);
+  if (dj_ocicrypt_pubopts_parse(pub, s, err) < 0)
+    return dj_err_wrap(err, "%s", d->digest);
+  uint8_t *json = NULL;
+  size_t len = 0;
+  if (k->released(k->ctx, d, i, &json, &len, err) < 0)
+    return -1;
+  int r = dj_ocicrypt_privopts_parse(json, len, s, err);
+  dj_wipe(json, len);
+  free(json);
+  return r < 0 ? dj_err_wrap(err, "%s: released private options", d->digest) : 0;
+}
+
 int dj_layer_reader_open(struct dj_image *img, size_t i, EVP_PKEY *key, uint64_t max_tar_size, int tee_fd,
                          struct dj_layer_reader **out, dj_err *err)
+{
+  const struct dj_layer_keys keys = { .kek = key };
+  return dj_layer_reader_open_keys(img, i, &keys, max_tar_size, tee_fd, out, err);
+}
+
+int dj_layer_reader_open_keys(struct dj_image *img, size_t i, const struct dj_layer_keys *keys, uint64_t max_tar_size,
+                              int tee_fd, struct dj_layer_reader **out, dj_err *err)
 {
   struct dj_layer_reader *r = dj_xcalloc(1, sizeof *r);
   r->fd = -1;
@@ -211,14 +237,16 @@ int dj_layer_reader_open(struct dj_image *img, size_t i, EVP_PKEY *key, uint64_t
   if (r->fd < 0)
     goto fail;
   if (r->encrypted) {
-    if (key == NULL) {
+    if (keys->released != NULL) {
+      if (secret_released(keys, r->desc, i, &r->secret, err) < 0)
+        goto fail;
+    } else if (keys->kek == NULL) {
       char kinds[256];
       dj_ocicrypt_recipient_kinds(r->desc->annotations, kinds, sizeof kinds);
       dj_error(err, 0, "%s: encrypted (recipients: %s) and no key was given", r->desc->digest,
                kinds[0] ? kinds : "none");
       goto fail;
-    }
-    if (dj_ocicrypt_unwrap(r->desc, key, &r->secret, err) < 0)
+    } else if (dj_ocicrypt_unwrap(r->desc, keys->kek, &r->secret, err) < 0)
       goto fail;
     /* The whole ciphertext is authenticated before any of it is decrypted. */
     if (dj_ocicrypt_verify_hmac(r->fd, &r->secret, err) < 0) {

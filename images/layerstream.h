@@ -41,6 +41,19 @@ struct dj_layer_reader {
   const char *diff_id;
   size_t index;
 };
+/* Where an encrypted layer's secret comes from: the private key (KEK) one of its JWE recipients
+ * was encrypted to, or, in the confidential launch, a function that gives the private options the
+ * verifier released for that layer (the JSON a recipient JWE holds). The HMAC still comes from the
+ * layer's own pubopts annotation and is checked the same way. */
+struct dj_layer_keys {
+  EVP_PKEY *kek;
+  /* Fill *json / *len with the layer's private options (malloc'd; wiped and freed by the caller). */
+  int (*released)(void *ctx, const struct dj_descriptor *d, size_t index, uint8_t **json, size_t *len, dj_err *err);
+  void *ctx;
+};
+int dj_layer_reader_open_keys(struct dj_image *img, size_t i, const struct dj_layer_keys *keys, uint64_t max_tar_size,
+                              int tee_fd, struct dj_layer_reader **out, dj_err *err);
+/* The same with a KEK (or NULL for an image without encrypted layers). */
 int dj_layer_reader_open(struct dj_image *img, size_t i, EVP_PKEY *key, uint64_t max_tar_size, int tee_fd,
                          struct dj_layer_reader **out, dj_err *err);
 /* Drain and check; plain_digest gets the digest of the decrypted (still compressed) blob. */

@@ -641,10 +641,11 @@ out:
   return ret;
 }
 
-static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, EVP_PKEY *key, dj_err *err)
+static int layer_unpack(struct unpack *u, struct dj_image *img, size_t i, const struct dj_layer_keys *keys,
+                        dj_err *err)
 {
   struct dj_layer_reader *r = NULL;
-  if (dj_layer_reader_open(img, i, key, u->o->max_layer_size, -1, &r, err) < 0)
+  if (dj_layer_reader_open_keys(img, i, keys, u->o->max_layer_size, -1, &r, err) < 0)
     return -1;
   char label[DJ_DIGEST_MAX + 32];
   snprintf(label, sizeof label, "layer %zu (%s)", i, img->layers[i].digest);
@@ -672,10 +673,17 @@ int dj_unpack_tar_fd(int fd, enum dj_compression comp, const struct dj_unpack_op
 
 int dj_image_unpack_fd(struct dj_image *img, EVP_PKEY *key, const struct dj_unpack_opts *o, int dirfd, dj_err *err)
 {
+  const struct dj_layer_keys keys = { .kek = key };
+  return dj_image_unpack_keys(img, &keys, o, dirfd, err);
+}
+
+int dj_image_unpack_keys(struct dj_image *img, const struct dj_layer_keys *keys, const struct dj_unpack_opts *o,
+                         int dirfd, dj_err *err)
+{
   struct unpack u;
   int r = unpack_init(&u, dirfd, o, err);
   for (size_t i = 0; r == 0 && i < img->n_layers; i++)
-    r = layer_unpack(&u, img, i, key, err);
+    r = layer_unpack(&u, img, i, keys, err);
   unpack_release(&u);
   if (r < 0)
     dj_empty_dir(dirfd); /* nothing half-done is left behind */

@@ -37,6 +37,11 @@ void dj_unpack_opts_default(struct dj_unpack_opts *o);
 
 /* Unpack an opened image into the empty directory dirfd (the launcher's call). */
 int dj_image_unpack_fd(struct dj_image *img, EVP_PKEY *key, const struct dj_unpack_opts *o, int dirfd, dj_err *err);
+/* The same with the layers' secrets from keys (images/layerstream.h): a KEK, or the private
+ * options the verifier released (the confidential launch). */
+struct dj_layer_keys;
+int dj_image_unpack_keys(struct dj_image *img, const struct dj_layer_keys *keys, const struct dj_unpack_opts *o,
+                         int dirfd, dj_err *err);
 /* Unpack one tar stream (compressed as comp, not encrypted) read from fd into the directory dirfd,
  * with the same rules; no digest is checked (the caller's stream is trusted to be what it is). */
 int dj_unpack_tar_fd(int fd, enum dj_compression comp, const struct dj_unpack_opts *o, int dirfd, dj_err *err);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "images/b64.h"
@@ -468,4 +469,105 @@ Test(ocicrypt, recipient_kinds_are_listed_and_kept)
   dj_image_free(img);
   /* and the jwe recipient still opens it */
   cr_assert_eq(unpack(rsa, &err), 0, "%s", err.msg);
+}
+
+/* ---- layer secrets released by the verifier (the confidential launch's path) ------------------- */
+
+struct released {
+  EVP_PKEY *key;       /* opens the layer's first JWE: what the verifier would do with its KEK */
+  const char *json;    /* or: these private options verbatim */
+  int calls;
+};
+
+static int released_cb(void *ctx, const struct dj_descriptor *d, size_t index, uint8_t **json, size_t *len,
+                       dj_err *err)
+{
+  struct released *r = ctx;
+  r->calls++;
+  if (r->json != NULL) {
+    *json = (uint8_t *) strdup(r->json);
+    *len = strlen(r->json);
+    return 0;
+  }
+  if (r->key == NULL)
+    return dj_error(err, 0, "layer %zu: the verifier released nothing for it", index);
+  const char *jwe = json_string_value(json_object_get(d->annotations, DJ_ANNOT_KEYS_JWE));
+  const char *comma = strchrnul(jwe, ',');
+  uint8_t *blob = NULL;
+  size_t n = 0;
+  cr_assert_eq(dj_b64_decode(jwe, (size_t) (comma - jwe), &blob, &n), 0);
+  int rc = dj_jwe_decrypt((const char *) blob, n, r->key, json, len, err);
+  free(blob);
+  return rc;
+}
+
+static int unpack_released(struct released *r, dj_err *err)
+{
+  struct dj_image *img = NULL;
+  if (dj_image_open(enc_ref, &img, err) < 0)
+    return -1;
+  cr_assert_eq(mkdir(root, 0755), 0);
+  int dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct dj_unpack_opts o;
+  dj_unpack_opts_default(&o);
+  const struct dj_layer_keys keys = { .released = released_cb, .ctx = r };
+  int rc = dj_image_unpack_keys(img, &keys, &o, dirfd, err);
+  close(dirfd);
+  dj_image_free(img);
+  return rc;
+}
+
+Test(ocicrypt, released_private_options_unpack)
+{
+  struct released r = { .key = rsa };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_released(&r, &err), 0, "%s", err.msg);
+  cr_assert_eq(r.calls, 1);
+  char p[4300];
+  snprintf(p, sizeof p, "%s/bin/hello", root);
+  char *c = tt_read(p, NULL);
+  cr_assert_str_eq(c, "#!/bin/sh\necho hello\n");
+  free(c);
+}
+
+/* Private options with another key still meet the layer's own HMAC: nothing is extracted. */
+Test(ocicrypt, released_private_options_with_another_key_fail_the_hmac)
+{
+  uint8_t *json = NULL;
+  size_t len = 0;
+  struct released good = { .key = rsa };
+  dj_err err = { 0 };
+  struct dj_image *img = NULL;
+  cr_assert_eq(dj_image_open(enc_ref, &img, &err), 0, "%s", err.msg);
+  cr_assert_eq(released_cb(&good, &img->layers[0], 0, &json, &len, &err), 0, "%s", err.msg);
+  dj_image_free(img);
+  json_t *po = json_loadb((const char *) json, len, 0, NULL);
+  free(json);
+  cr_assert_not_null(po);
+  json_object_set_new(po, "symkey", json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+  char *text = json_dumps(po, JSON_COMPACT);
+  json_decref(po);
+  struct released r = { .json = text };
+  cr_assert_eq(unpack_released(&r, &err), -1, "unpacked with another key");
+  cr_assert(strstr(err.msg, "HMAC") != NULL, "%s", err.msg);
+  cr_assert_eq(tt_count(root), 0, "something was extracted");
+  free(text);
+}
+
+Test(ocicrypt, released_nothing_is_a_clear_error)
+{
+  struct released r = { 0 };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_released(&r, &err), -1);
+  cr_assert(strstr(err.msg, "the verifier released nothing") != NULL, "%s", err.msg);
+  cr_assert_eq(tt_count(root), 0, "something was extracted");
+}
+
+Test(ocicrypt, released_private_options_must_parse)
+{
+  struct released r = { .json = "{\"symkey\": 1}" };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_released(&r, &err), -1);
+  cr_assert(strstr(err.msg, "released private options") != NULL, "%s", err.msg);
+  cr_assert_eq(tt_count(root), 0, "something was extracted");
 }
