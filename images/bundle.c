@@ -155,6 +155,24 @@ static void idmap_from(json_t *mappings, struct dj_idmap *m)
   }
 }
 
+void dj_unpack_opts_map_like(struct dj_unpack_opts *o, json_t *config)
+{
+  json_t *linux_ = json_object_get(config, "linux");
+  if (o->uid_map.size == 0)
+    idmap_from(json_object_get(linux_, "uidMappings"), &o->uid_map);
+  if (o->gid_map.size == 0)
+    idmap_from(json_object_get(linux_, "gidMappings"), &o->gid_map);
+}
+
+int dj_unpack_root_chown(int rootfd, const struct dj_unpack_opts *o, dj_err *err)
+{
+  /* In a user namespace the container's root must own "/" (to create mount points there). */
+  if (o->chown && o->uid_map.size > 0 && o->uid_map.container == 0 &&
+      fchown(rootfd, o->uid_map.host, o->gid_map.size > 0 && o->gid_map.container == 0 ? o->gid_map.host : 0) < 0)
+    return dj_error(err, errno, "chown the root to the mapped root");
+  return 0;
+}
+
 int dj_image_bundle(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts *o, json_t *base, const char *dir,
                     dj_err *err)
 {
@@ -172,19 +190,13 @@ int dj_image_bundle(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts 
   _cleanup_free_ char *s = NULL, *path = NULL;
   _cleanup_close_ int rootfd = openat(dirfd, "rootfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct dj_unpack_opts uo = *o;
-  json_t *linux_ = json_object_get(base, "linux");
-  if (uo.uid_map.size == 0)
-    idmap_from(json_object_get(linux_, "uidMappings"), &uo.uid_map);
-  if (uo.gid_map.size == 0)
-    idmap_from(json_object_get(linux_, "gidMappings"), &uo.gid_map);
+  dj_unpack_opts_map_like(&uo, base);
   if (rootfd < 0) {
     dj_error(err, errno, "%s/rootfs", dir);
     goto out;
   }
-  /* In a user namespace the container's root must own "/" (to create mount points there). */
-  if (uo.chown && uo.uid_map.size > 0 && uo.uid_map.container == 0 &&
-      fchown(rootfd, uo.uid_map.host, uo.gid_map.size > 0 && uo.gid_map.container == 0 ? uo.gid_map.host : 0) < 0) {
-    dj_error(err, errno, "%s/rootfs: chown to the mapped root", dir);
+  if (dj_unpack_root_chown(rootfd, &uo, err) < 0) {
+    dj_err_wrap(err, "%s/rootfs", dir);
     goto out;
   }
   if (dj_image_open(ref, &img, err) < 0 || dj_image_unpack_fd(img, key, &uo, rootfd, err) < 0)

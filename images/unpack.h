@@ -53,6 +53,10 @@ int dj_image_unpack(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts 
  * rootfs ownership is remapped to match unless o already maps. */
 int dj_image_bundle(const char *ref, EVP_PKEY *key, const struct dj_unpack_opts *o, json_t *base,
                     const char *dir, dj_err *err);
+/* Map ownership as config.json's first linux.uidMappings/gidMappings do (unless o maps already). */
+void dj_unpack_opts_map_like(struct dj_unpack_opts *o, json_t *config);
+/* Give the root directory rootfd to the container's mapped root (when o maps container root). */
+int dj_unpack_root_chown(int rootfd, const struct dj_unpack_opts *o, dj_err *err);
 /* Apply the image config (its "config" object) to a config.json document; rootfd (or -1) is the
  * unpacked rootfs, for user names in etc/passwd and etc/group. */
 int dj_bundle_config_apply(json_t *config, json_t *image_config, int rootfd, dj_err *err);
