@@ -159,9 +159,25 @@ int dj_caps_apply(const struct dj_caps *caps, dj_err *err)
   return 0;
 }
 
+/* The uid change (keepcaps) cleared the effective set; the permitted one is intact. */
+static int raise_effective(dj_err *err)
+{
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2] = { 0 };
+  if (syscall(SYS_capget, &hdr, data) < 0)
+    return dj_error(err, errno, "capget");
+  for (int i = 0; i < 2; i++)
+    data[i].effective = data[i].permitted;
+  if (syscall(SYS_capset, &hdr, data) < 0)
+    return dj_error(err, errno, "capset: raise the effective set to load the seccomp filter");
+  return 0;
+}
+
 int dj_process_confine(const struct dj_process *p, scmp_filter_ctx seccomp, dj_err *err)
 {
-  if (!p->no_new_privileges && seccomp != NULL && dj_seccomp_load(seccomp, err) < 0)
+  /* Without no_new_privs loading a filter needs CAP_SYS_ADMIN in effect, which a process user
+   * other than root lost at its setresuid (runc loads the filter before the user change instead). */
+  if (!p->no_new_privileges && seccomp != NULL && (raise_effective(err) < 0 || dj_seccomp_load(seccomp, err) < 0))
     return -1;
   if (dj_caps_apply(&p->caps, err) < 0)
     return -1;

@@ -352,3 +352,18 @@ Test(exec, notify_socket_relayed_by_start)
   cr_expect(has(msg, "READY=1") && has(msg, want), "relayed: %s (want READY=1 and %s)", msg, want);
   close(hs);
 }
+
+/* A seccomp filter without no_new_privs for a process user other than root (podman's default
+ * profile with --user): the filter needs CAP_SYS_ADMIN in effect, which the setresuid cleared. */
+Test(exec, seccomp_without_no_new_privs_as_a_user)
+{
+  bundle_set(&B, "process.noNewPrivileges", json_false());
+  bundle_set(&B, "process.user", json_pack("{s:i, s:i}", "uid", 1000, "gid", 1000));
+  bundle_set(&B, "linux.seccomp", json_pack("{s:s, s:[{s:[s], s:s}]}", "defaultAction", "SCMP_ACT_ALLOW", "syscalls",
+                                            "names", "mknodat", "action", "SCMP_ACT_ERRNO"));
+  create_started(&B, "sleep 1000");
+  const char *a[] = { B.id, "sh", "-c", "id -u; grep -E '^Seccomp:' /proc/1/status /proc/self/status", NULL };
+  cr_assert_eq(dexec(a), 0, "exec: %s", R.err);
+  cr_expect(has(R.out, "1000\n") && has(R.out, "/proc/1/status:Seccomp:\t2") && has(R.out, "/proc/self/status:Seccomp:\t2"),
+            "%s", R.out);
+}
