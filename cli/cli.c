@@ -33,8 +33,9 @@ static void usage(FILE *out, const struct dj_cli_command *commands, size_t n)
           "  --log FILE             write log lines to FILE\n"
           "  --log-format text|json format of log lines (json: level, msg, time)\n"
           "  --debug                log debug messages\n"
-          "  --systemd-cgroup       manage cgroups through systemd (refused: no systemd support)\n"
-          "  --rootless             accepted for compatibility\n"
+          "  --systemd-cgroup       manage cgroups through systemd: refused with the reason (no systemd\n"
+          "                         driver in donjon), never mapped to cgroupfs silently\n"
+          "  --rootless[=true|false|auto]  accepted as runc takes it; donjon runs as root\n"
           "  -v, --version          print the version\n"
           "  -h, --help             print this help\n"
           "\n"
@@ -110,7 +111,14 @@ int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, si
       break;
     case OPT_DEBUG: cli.debug = true; break;
     case OPT_SYSTEMD: cli.systemd_cgroup = true; break;
-    case OPT_ROOTLESS: cli.rootless = optarg == NULL || strcmp(optarg, "false") != 0; break;
+    case OPT_ROOTLESS:
+      /* runc's values; donjon runs as root (the root shell's user namespace), so it changes nothing */
+      if (optarg != NULL && strcmp(optarg, "true") != 0 && strcmp(optarg, "false") != 0 && strcmp(optarg, "auto") != 0) {
+        fprintf(stderr, "donjon: --rootless: \"%s\" is not true, false or auto\n", optarg);
+        return 2;
+      }
+      cli.rootless = optarg == NULL || strcmp(optarg, "false") != 0;
+      break;
     case OPT_CRIU: break; /* accepted and ignored, as crun does: no checkpoint support */
     case 'v':
       printf("donjon version %s\nspec: 1.2.0\n", DJ_VERSION);
@@ -153,9 +161,14 @@ int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, si
   }
   dj_log_setup(log_fd, cli.log_format, cli.debug ? DJ_LOG_DEBUG : DJ_LOG_WARNING);
   if (cli.systemd_cgroup) {
+    /* Never a silent mapping to cgroupfs: that would hide a cgroup-driver mismatch. */
     dj_err err = { 0 };
-    dj_error(&err, 0, "--systemd-cgroup: no systemd is running on this host and donjon does not map the "
-                      "systemd cgroup driver to cgroupfs silently; configure the cgroupfs driver instead");
+    if (access("/run/systemd/system", F_OK) != 0)
+      dj_error(&err, 0, "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
+                        "configure the orchestrator's cgroupfs driver instead (docs/orchestrators.md)");
+    else
+      dj_error(&err, 0, "--systemd-cgroup: donjon does not implement the systemd cgroup driver (cgroups "
+                        "through systemd's D-Bus API) yet; configure the cgroupfs driver (docs/orchestrators.md)");
     return dj_cli_fail(&err);
   }
   optind = 0; /* each command runs getopt from scratch on its own argv */

@@ -449,3 +449,41 @@ Test(lifecycle, create_terminal_over_console_socket)
   int ws = wait_init(pid);
   cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 5, "status %#x", ws);
 }
+
+Test(lifecycle, global_flags)
+{
+  /* podman calls --version first */
+  const char *v[] = { "--version", NULL };
+  donjon_cmd(v, &R, -1);
+  cr_expect_eq(R.status, 0);
+  cr_expect(strncmp(R.out, "donjon version ", 15) == 0 && has(R.out, "spec: 1.2.0"), "%s", R.out);
+  /* --systemd-cgroup: a clear error, never a silent cgroupfs */
+  const char *s[] = { "--root", B.state, "--systemd-cgroup", "list", NULL };
+  donjon_cmd(s, &R, -1);
+  cr_expect_eq(R.status, 1, "--systemd-cgroup was accepted");
+  cr_expect(has(R.err, "--systemd-cgroup") && has(R.err, "cgroupfs"), "%s", R.err);
+  const char *r1[] = { "--root", B.state, "--rootless=auto", "list", NULL };
+  donjon_cmd(r1, &R, -1);
+  cr_expect_eq(R.status, 0, "%s", R.err);
+  const char *r2[] = { "--root", B.state, "--rootless=maybe", "list", NULL };
+  donjon_cmd(r2, &R, -1);
+  cr_expect_eq(R.status, 2);
+  /* the containerd shim reads JSON log lines (level, msg, time) from --log */
+  char log[PATH_MAX];
+  snprintf(log, sizeof log, "%s/log.json", B.dir);
+  const char *j[] = { "--root", B.state, "--log", log, "--log-format", "json", "kill", "no-such-container", NULL };
+  donjon_cmd(j, &R, -1);
+  cr_expect_eq(R.status, 1);
+  FILE *f = fopen(log, "r");
+  cr_assert_not_null(f, "no --log file");
+  char line[2048] = "";
+  cr_expect_not_null(fgets(line, sizeof line, f));
+  fclose(f);
+  json_error_t je;
+  json_t *l = json_loads(line, 0, &je);
+  cr_assert_not_null(l, "not a JSON line: %s", line);
+  cr_expect_str_eq(json_string_value(json_object_get(l, "level")), "error");
+  cr_expect(has(json_string_value(json_object_get(l, "msg")), "does not exist"), "%s", line);
+  cr_expect_not_null(json_object_get(l, "time"));
+  json_decref(l);
+}
