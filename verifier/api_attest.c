@@ -99,8 +99,7 @@ struct attest {
   json_t *checks;
   const char *fail;                /* the first failed check's code */
   char fail_msg[600];
-  struct item keys[DJ_VMAX_KEYS];
-  struct item layers[DJ_VMAX_LAYERS];
+  struct item *keys, *layers;       /* n_keys and n_layers of them */
   char evidence_digest[72];
   struct dj_pcr_claim pcrs[DJ_PCR_VALUES_MAX];
   char pcr_hex[DJ_PCR_VALUES_MAX][2 * TPM2_SHA512_DIGEST_SIZE + 1];
@@ -467,13 +466,15 @@ static json_t *items_json(struct item *items, size_t n, bool layers, bool releas
 
 static void attest_free(struct attest *a)
 {
-  for (size_t i = 0; i < DJ_VMAX_KEYS; i++) {
-    dj_wipe(&a->keys[i].key.sealed, sizeof a->keys[i].key.sealed);
+  for (size_t i = 0; a->keys && i < a->q.n_keys; i++) {
+    dj_wipe(&a->keys[i].key.sealed, a->keys[i].key.sealed_len);
     free(a->keys[i].jwe);
     json_decref(a->keys[i].decision);
   }
-  for (size_t i = 0; i < DJ_VMAX_LAYERS; i++)
+  for (size_t i = 0; a->layers && i < a->q.n_layers; i++)
     free(a->layers[i].jwe);
+  free(a->keys);
+  free(a->layers);
   json_decref(a->checks);
   dj_vattest_req_free(&a->q);
   free(a);
@@ -492,6 +493,8 @@ int dj_api_attest(struct dj_vreq *r)
     attest_free(a);
     return dj_vreq_error(r, 400, "malformed", "%s", err.msg);
   }
+  a->keys = dj_xcalloc(a->q.n_keys + 1, sizeof *a->keys);
+  a->layers = dj_xcalloc(a->q.n_layers + 1, sizeof *a->layers);
   char *ev_text = dj_json_canonical(json_object_get(j, "evidence"));
   uint8_t d[32];
   SHA256((const uint8_t *) ev_text, ev_text ? strlen(ev_text) : 0, d);
