@@ -334,7 +334,7 @@ var checks = []check{
 		_, _, scode := e.run("state", e.id)
 		return expect(code != 0 && scode != 0, "create with an unknown rlimit: exit %d, state exit %d", code, scode)
 	}},
-	{"process: args, env, cwd, user, rlimits, umask", func(e *env) error {
+	{"process: args, env, cwd, user, rlimits", func(e *env) error {
 		g := e.config("echo $FOO; pwd; id -u; id -g; ulimit -n; umask > /dev/null; echo done")
 		g.Config.Process.Args = []string{"sh", "-c", "(echo $FOO; pwd; id -u; id -g; ulimit -n) > /out/o"}
 		g.AddProcessEnv("FOO", "bar")
