@@ -50,5 +50,6 @@ int dj_cmd_image(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_tpm(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_node(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_attest(struct dj_cli *cli, int argc, char **argv);
+int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct dj_cli_command commands[] = {
   { "tpm", NULL, "TPM evidence: info, quote, check-quote, extend", true },
   { "node", NULL, "enrol this node's TPM with the verifier (node enroll)", true },
   { "attest", NULL, "attest to the verifier and receive the keys it releases", true },
+  { "launch", NULL, "run an encrypted image in the confidential jail once the verifier releases its keys", true },
 };
 
 int main(int argc, char **argv)
