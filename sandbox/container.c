@@ -642,7 +642,9 @@ static int container_setup(struct run *r, dj_err *err)
     if (create_state(r, err) < 0 || (opts->notify_socket != NULL && dj_notify_mkdir(opts->state_root, opts->id, err) < 0))
       return -1;
   } else {
-    if (dj_state_create(opts->state_root, opts->id, err) < 0)
+    /* locked, so that exec, kill or delete wait until the process runs */
+    r->lock_fd = dj_state_create_locked(opts->state_root, opts->id, err);
+    if (r->lock_fd < 0)
       return -1;
     r->state_made = true;
   }
@@ -709,6 +711,8 @@ int dj_container_run(const struct dj_spec *spec, const struct dj_run_opts *opts,
     goto out;
   if (opts->pid_file != NULL && write_pid_file(opts->pid_file, r.pid, err) < 0)
     goto out;
+  close(r.lock_fd); /* running: the other commands may work on it now */
+  r.lock_fd = -1;
   if (dj_hooks_have(spec->hooks, DJ_HOOK_POSTSTART)) {
     _cleanup_free_ char *state = hook_state(&r, "running");
     dj_hooks_run_warn(spec->hooks, DJ_HOOK_POSTSTART, state);

@@ -109,10 +109,9 @@ int dj_notify_relay(int fd, int pidfd, pid_t pid, const char *host_socket, dj_er
     if (p[1].revents & POLLIN)
       return dj_error(err, 0, "NOTIFY_SOCKET: the container's process exited before it sent READY=1");
   }
-  size_t len = strlen(msg);
-  if (len > 0 && msg[len - 1] != '\n')
-    msg[len++] = '\n';
-  snprintf(msg + len, sizeof msg - len, "MAINPID=%d\n", (int) pid);
+  /* Only READY=1 and our MAINPID go on: the container's other fields (a MAINPID of its choosing,
+   * say) are untrusted and never reach the caller's service manager. */
+  snprintf(msg, sizeof msg, "READY=1\nMAINPID=%d\n", (int) pid);
   struct sockaddr_un sa;
   socklen_t salen;
   if (unix_addr(host_socket, &sa, &salen, err) < 0)

@@ -317,7 +317,7 @@ Test(exec, notify_socket_relayed_by_start)
   int hs = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   cr_assert_eq(bind(hs, (struct sockaddr *) &sa, sizeof sa), 0);
   bundle_sh(&B, "echo $NOTIFY_SOCKET > /dev/shm/where; while [ ! -e /dev/shm/go ]; do sleep 0.02; done; "
-                "lcwatch notify READY=1; sleep 1000");
+                "lcwatch notify \"$(printf 'STATUS=x\\nMAINPID=1\\nREADY=1')\"; sleep 1000");
   setenv("NOTIFY_SOCKET", host, 1);
   int rc = create(&B, NULL);
   unsetenv("NOTIFY_SOCKET");
@@ -350,6 +350,8 @@ Test(exec, notify_socket_relayed_by_start)
   char want[64];
   snprintf(want, sizeof want, "MAINPID=%d", (int) init);
   cr_expect(has(msg, "READY=1") && has(msg, want), "relayed: %s (want READY=1 and %s)", msg, want);
+  /* the container's own fields, its MAINPID above all, do not reach the caller */
+  cr_expect(!has(msg, "MAINPID=1\n") && !has(msg, "STATUS=x"), "the container's fields were relayed: %s", msg);
   close(hs);
 }
 
@@ -366,4 +368,34 @@ Test(exec, seccomp_without_no_new_privs_as_a_user)
   cr_assert_eq(dexec(a), 0, "exec: %s", R.err);
   cr_expect(has(R.out, "1000\n") && has(R.out, "/proc/1/status:Seccomp:\t2") && has(R.out, "/proc/self/status:Seccomp:\t2"),
             "%s", R.out);
+}
+
+/* exec --tty in the foreground: donjon relays the pty (from the container's devpts) to its own
+ * terminal, which script(1) gives it. */
+Test(exec, tty_relayed_in_the_foreground)
+{
+  create_started(&B, "sleep 1000");
+  cr_assert_eq(dsh("script -qec \"'$D' $S exec --tty %s sh -c 'tty; exit 3'\" /dev/null", B.id), 3, "exec -t: %s %s",
+               R.out, R.err);
+  cr_expect(has(R.out, "/dev/pts/0"), "%s", R.out);
+}
+
+/* A container of `run` keeps the same state, so exec works on it too. */
+Test(exec, into_a_container_of_run)
+{
+  char pidfile[PATH_MAX];
+  snprintf(pidfile, sizeof pidfile, "%s/run.pid", B.dir);
+  bundle_sh(&B, "sleep 1000");
+  const char *extra[] = { "--pid-file", pidfile, NULL };
+  int fds[2];
+  pid_t runner = bundle_start(&B, extra, fds);
+  pid_t init = read_pid_file(pidfile);
+  cr_assert_gt(init, 0, "run did not start");
+  const char *a[] = { B.id, "sh", "-c", "echo in-run", NULL };
+  cr_expect_eq(dexec(a), 0, "%s", R.err);
+  cr_expect(has(R.out, "in-run"), "%s", R.out);
+  kill(init, SIGKILL);
+  struct result rr;
+  bundle_wait(runner, fds, &rr);
+  cr_expect_eq(rr.status, 128 + SIGKILL, "%s", rr.err);
 }
