@@ -1,9 +1,10 @@
 /* libFuzzer harness: untrusted bytes as a whole config.json, through the JSON loader and the spec
- * parser (every property, every error path) and back out through dj_spec_free. */
+ * parser (every property, every error path), the hooks check, and back out through dj_spec_free. */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/json.h"
+#include "sandbox/hooks.h"
 #include "sandbox/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,7 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (size > DJ_SPEC_MAX_SIZE || dj_json_load_buf((const char *) data, size, &doc, &err) < 0)
     return 0;
   struct dj_spec *spec = NULL;
-  if (dj_spec_parse(doc, &spec, &err) == 0)
+  if (dj_spec_parse(doc, &spec, &err) == 0) {
+    dj_hooks_check(spec->hooks, &err);
     dj_spec_free(spec);
+  }
   return 0;
 }
