@@ -43,6 +43,11 @@ static void usage(FILE *f)
           "  --verbose          print each step's time\n");
 }
 
+static void step_begins(void *ctx, enum dj_launch_step s)
+{
+  fprintf(stderr, "donjon launch: %s\n", dj_launch_step_name(s));
+}
+
 int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv)
 {
   enum { O_URL = 256, O_CA, O_TPM, O_STATE, O_EK, O_AK, O_KEY, O_PROFILE, O_REATTEST, O_SWAP, O_ID, O_VERBOSE };
@@ -92,7 +97,7 @@ int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv)
       break;
     case O_SWAP: o.allow_swap = true; break;
     case O_ID: o.id = optarg; break;
-    case O_VERBOSE: o.verbose = true; break;
+    case O_VERBOSE: o.on_step = step_begins; break;
     case 'h': usage(stdout); return 0;
     default: return dj_cli_usage("launch", "unknown option");
     }
@@ -111,7 +116,7 @@ int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv)
   struct dj_launch_result r;
   dj_err err = { 0 };
   int rc = dj_launch(&o, &r, &err);
-  if (o.verbose) {
+  if (o.on_step != NULL) {
     fprintf(stderr, "donjon launch: times (ms):");
     for (int s = 0; s < DJ_STEP_COUNT; s++)
       fprintf(stderr, " %s %.1f", dj_launch_step_name((enum dj_launch_step) s), r.ms[s]);

@@ -207,8 +207,12 @@ static int run_steps(struct launch *l, dj_err *err)
     r->failed_step = (s);                         \
     if (interrupted(l, err) < 0)                  \
       return -1;                                  \
+    if (o->on_step != NULL)                       \
+      o->on_step(o->step_ctx, (s));               \
   } while (0)
   r->failed_step = DJ_STEP_PREPARE;
+  if (o->on_step != NULL)
+    o->on_step(o->step_ctx, DJ_STEP_PREPARE);
   if (dj_launch_harden(o->allow_swap, err) < 0 ||
       dj_workload_build(o->image, o->profile, NULL, o->args, o->n_args, &l->w, err) < 0 || attest_args(l, err) < 0)
     return -1;

@@ -60,7 +60,8 @@ struct dj_launch_opts {
   const char *id;                  /* container id (NULL: "launch-" + random) */
   const char *donjon;              /* the runtime binary (NULL: next to this one, or $DONJON) */
   const char *state_root;          /* the runtime's --root (NULL: its default) */
-  bool verbose;                    /* print each step with its time on stderr */
+  void (*on_step)(void *ctx, enum dj_launch_step s); /* told as each step begins (or NULL) */
+  void *step_ctx;
 };
 
 struct dj_launch_result {
