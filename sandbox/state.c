@@ -167,14 +167,20 @@ json_t *dj_state_private(json_t *st)
   return p;
 }
 
+/* root/id/file, compact JSON, replaced atomically */
+static int save_json(const char *root, const char *id, const char *file, json_t *j, dj_err *err)
+{
+  _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
+  if (text == NULL)
+    return dj_error(err, ENOMEM, "%s", file);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s/%s", root, id, file);
+  return dj_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
 int dj_state_save(const char *root, const char *id, json_t *st, dj_err *err)
 {
-  _cleanup_free_ char *text = json_dumps(st, JSON_COMPACT);
-  if (text == NULL)
-    return dj_error(err, ENOMEM, "state.json");
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s/state.json", root, id);
-  return dj_write_file_atomic(path, text, strlen(text), 0600, err);
+  return save_json(root, id, "state.json", st, err);
 }
 
 int dj_state_write(const char *root, const char *id, const struct dj_spec *spec, const char *bundle, pid_t pid,
@@ -235,12 +241,7 @@ int dj_proc_stat(pid_t pid, char *state, unsigned long long *start_time)
 
 int dj_state_save_config(const char *root, const char *id, json_t *doc, dj_err *err)
 {
-  _cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
-  if (text == NULL)
-    return dj_error(err, ENOMEM, "config.json");
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s/config.json", root, id);
-  return dj_write_file_atomic(path, text, strlen(text), 0600, err);
+  return save_json(root, id, "config.json", doc, err);
 }
 
 int dj_state_load_config(const char *root, const char *id, json_t **doc, dj_err *err)

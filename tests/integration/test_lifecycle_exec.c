@@ -203,16 +203,22 @@ Test(exec, into_created_container)
   cr_expect(has(R.out, "in-created"), "%s", R.out);
 }
 
-/* CVE-2016-9962: a root process in the container (no CAP_SYS_PTRACE, runc's default caps) reads
- * /proc/PID/exe of every process, as fast as it can, while 40 execs join. Each joining process is
- * non-dumpable until its execve, so none can be read; without PR_SET_DUMPABLE 0 this finds them. */
-Test(exec, not_inspectable_while_joining)
+/* the test helper (tests/integration/lcwatch.c) into B's root filesystem, as /bin/lcwatch */
+static void copy_lcwatch(void)
 {
   const char *w = getenv("LCWATCH");
   cr_assert_not_null(w, "LCWATCH is not set");
   char cmd[PATH_MAX * 2];
   snprintf(cmd, sizeof cmd, "cp '%s' '%s/bin/lcwatch'", w, B.rootfs);
   cr_assert_eq(system(cmd), 0);
+}
+
+/* CVE-2016-9962: a root process in the container (no CAP_SYS_PTRACE, runc's default caps) reads
+ * /proc/PID/exe of every process, as fast as it can, while 40 execs join. Each joining process is
+ * non-dumpable until its execve, so none can be read; without PR_SET_DUMPABLE 0 this finds them. */
+Test(exec, not_inspectable_while_joining)
+{
+  copy_lcwatch();
   const char *args[] = { "/bin/lcwatch", NULL };
   bundle_args(&B, args);
   cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
@@ -303,11 +309,7 @@ Test(exec, update_flags_and_resources)
 /* NOTIFY_SOCKET: start waits for the process's READY=1 and passes it on with the init's pid. */
 Test(exec, notify_socket_relayed_by_start)
 {
-  const char *w = getenv("LCWATCH");
-  cr_assert_not_null(w, "LCWATCH is not set");
-  char cmd[PATH_MAX * 2];
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s/bin/lcwatch'", w, B.rootfs);
-  cr_assert_eq(system(cmd), 0);
+  copy_lcwatch();
   /* the caller's (systemd's, podman's) socket */
   char host[PATH_MAX];
   snprintf(host, sizeof host, "%s/host-notify.sock", B.dir);
