@@ -175,6 +175,9 @@ static int kill_init(struct dj_live *l, const char *id, dj_err *err)
 {
   if (syscall(SYS_pidfd_send_signal, l->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
     return dj_error(err, errno, "kill the init (pid %d) of \"%s\"", (int) l->pid, id);
+  /* a frozen (paused) init dies only once thawed */
+  if (strcmp(l->status, "paused") == 0 && dj_cgroup_freeze(l->cg, false, err) < 0)
+    return dj_err_wrap(err, "thaw the paused container \"%s\" to kill it", id);
   struct pollfd p = { l->pidfd, POLLIN, 0 };
   while (poll(&p, 1, 10000) < 0)
     if (errno != EINTR)

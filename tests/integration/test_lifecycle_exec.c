@@ -249,6 +249,13 @@ Test(exec, pause_resume)
   cr_expect_neq(dj(&B, B.id, "pause", NULL, NULL), 0, "pause of a paused container succeeded");
   cr_assert_eq(dj(&B, B.id, "resume", NULL, NULL), 0, "resume: %s", R.err);
   cr_expect_str_eq(status_of(&B), "running");
+  /* delete --force of a paused container: its frozen init only dies once thawed */
+  cr_assert_eq(dj(&B, B.id, "pause", NULL, NULL), 0, "pause: %s", R.err);
+  pid_t pid = pid_of(&B);
+  cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "delete --force of a paused container: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "status %#x", ws);
+  bundle_assert_clean(&B);
 }
 
 static void expect_cgroup(const char *controller, const char *file, const char *want)
