@@ -207,9 +207,11 @@ int dj_jwk_ec_import(json_t *jwk, const char *path, EVP_PKEY **out, dj_err *err)
     snprintf(what, sizeof what, "%s: not a point of %s", path, crv);
     return ossl_error(err, what);
   }
-  /* fromdata decodes the point; the explicit check also refuses the point at infinity. */
+  /* fromdata decodes the point; the explicit check also refuses the point at infinity. The quick
+   * check (on the curve, not at infinity, coordinates in range) is the whole check on these
+   * prime-order curves (cofactor 1): the full one adds a scalar multiplication by the order. */
   _cleanup_pkey_ctx_ EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-  if (chk == NULL || EVP_PKEY_public_check(chk) <= 0) {
+  if (chk == NULL || EVP_PKEY_public_check_quick(chk) <= 0) {
     EVP_PKEY_free(key);
     char what[DJ_JPATH_MAX + 32];
     snprintf(what, sizeof what, "%s: not a valid point of %s", path, crv);
