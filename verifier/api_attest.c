@@ -61,7 +61,7 @@ int dj_api_challenge(struct dj_vreq *r)
   snprintf(nonce.instance, sizeof nonce.instance, "%s", srv->instance);
   if (st->ops->begin(st, &err) < 0)
     return dj_vreq_error(r, 500, "store", "%s", err.msg);
-  if (st->ops->nonce_outstanding(st, node_id, now, &outstanding, &err) < 0 ||
+  if (st->ops->nonce_outstanding(st, node_id, now, srv->cfg.max_outstanding_nonces, &outstanding, &err) < 0 ||
       (outstanding < srv->cfg.max_outstanding_nonces &&
        (st->ops->nonce_put(st, &nonce, &err) < 0 || st->ops->commit(st, &err) < 0))) {
     st->ops->rollback(st);
@@ -155,6 +155,42 @@ static void check_node(struct attest *a, int found)
     check(a, "ak", "ak-unknown", "the evidence's AK is not the node's AK");
 }
 
+/* Prepared AKs of this worker (checked once, then reused: their OpenSSL key and verification
+ * context), by the SHA-256 of their marshalled public area. */
+struct dj_vak_cache {
+  struct { uint8_t id[32]; bool used; struct dj_ak_key key; } slot[256];
+};
+
+void dj_vak_cache_free(struct dj_vak_cache *c)
+{
+  for (size_t i = 0; c && i < DJ_ARRAY_SIZE(c->slot); i++)
+    if (c->slot[i].used)
+      dj_ak_key_free(&c->slot[i].key);
+  free(c);
+}
+
+static struct dj_ak_key *ak_prepared(struct dj_vworker *w, const TPM2B_PUBLIC *ak, dj_err *err)
+{
+  uint8_t buf[DJ_TPM_STRUCT_MAX], id[32];
+  size_t len = 0;
+  if (dj_tpm_marshal_public(ak, buf, &len, err) < 0)
+    return NULL;
+  SHA256(buf, len, id);
+  if (w->akc == NULL)
+    w->akc = dj_xcalloc(1, sizeof *w->akc);
+  __typeof__(w->akc->slot[0]) *s = &w->akc->slot[id[0]];
+  if (s->used && memcmp(s->id, id, 32) == 0)
+    return &s->key;
+  if (s->used)
+    dj_ak_key_free(&s->key);
+  s->used = false;
+  if (dj_ak_check(ak, NULL, NULL, err) < 0 || dj_ak_key_init(&s->key, ak, err) < 0)
+    return NULL;
+  memcpy(s->id, id, 32);
+  s->used = true;
+  return &s->key;
+}
+
 /* Checks 3-7 and 10: the quote under the node's AK bound to this request, and the log replay. */
 static void check_evidence(struct attest *a)
 {
@@ -164,14 +200,10 @@ static void check_evidence(struct attest *a)
   dj_binding_hash(a->q.nonce, a->q.thumbprint, a->q.workload_digest, binding);
   struct dj_quote_expect ex = { .extra_data = binding, .extra_len = sizeof binding,
                                 .selection = &srv->cfg.pcr_selection, .pcrs = &a->q.ev.pcrs };
-  struct dj_ak_key key;
-  int r = dj_ak_check(&a->q.ev.ak, NULL, NULL, &err);
-  if (r == 0)
-    r = dj_ak_key_init(&key, &a->q.ev.ak, &err);
-  if (r == 0) {
-    r = dj_quote_verify_key(a->q.ev.msg, a->q.ev.msg_len, a->q.ev.sig, a->q.ev.sig_len, &key, &ex, &a->claims, &err);
-    dj_ak_key_free(&key);
-  }
+  struct dj_ak_key *key = ak_prepared(a->r->w, &a->q.ev.ak, &err);
+  int r = key ? dj_quote_verify_key(a->q.ev.msg, a->q.ev.msg_len, a->q.ev.sig, a->q.ev.sig_len, key, &ex, &a->claims,
+                                    &err)
+              : -1;
   if (r < 0) {
     check(a, "quote", dj_attest_code_name(err.code ? err.code : DJ_ATTEST_E_MALFORMED), "%s", err.msg);
     return;
@@ -457,8 +489,6 @@ static json_t *items_json(struct item *items, size_t n, bool layers, bool releas
     json_object_set_new(o, "decision", json_string(it->allowed && release ? "allow" : "deny"));
     if (!layers && it->decision)
       json_object_set(o, "reasons", json_object_get(it->decision, "reasons"));
-    if (release && it->allowed && it->jwe)
-      json_object_set_new(o, "jwe", json_string(it->jwe));
     json_array_append_new(arr, o);
   }
   return arr;
@@ -495,10 +525,8 @@ int dj_api_attest(struct dj_vreq *r)
   }
   a->keys = dj_xcalloc(a->q.n_keys + 1, sizeof *a->keys);
   a->layers = dj_xcalloc(a->q.n_layers + 1, sizeof *a->layers);
-  char *ev_text = dj_json_canonical(json_object_get(j, "evidence"));
-  uint8_t d[32];
-  SHA256((const uint8_t *) ev_text, ev_text ? strlen(ev_text) : 0, d);
-  free(ev_text);
+  uint8_t d[32]; /* the request as received: it carries the evidence */
+  SHA256((const uint8_t *) r->body, r->body_len, d);
   strcpy(a->evidence_digest, "sha256:");
   hex(d, 32, a->evidence_digest + 7);
 
@@ -569,15 +597,9 @@ int dj_api_attest(struct dj_vreq *r)
                            items_json(a->layers, a->q.n_layers, true, allow));
   if (!allow)
     json_object_set_new(body, "reason", json_string(a->fail ? a->fail : "policy"));
-  /* the audit record names what was released, never the JWEs */
-  json_t *audit_body = json_deep_copy(body);
-  size_t i;
-  json_t *o;
-  json_array_foreach(json_object_get(audit_body, "keys"), i, o) json_object_del(o, "jwe");
-  json_array_foreach(json_object_get(audit_body, "layers"), i, o) json_object_del(o, "jwe");
+  /* the audit record names what was released, never the JWEs: they are added to the answer after */
   int64_t seq = 0;
-  int rc = dj_vaudit(r, "attest", audit_body, &seq, &err);
-  json_decref(audit_body);
+  int rc = dj_vaudit(r, "attest", body, &seq, &err);
   if (rc == 0)
     rc = st->ops->commit(st, &err);
   if (rc < 0) {
@@ -585,6 +607,14 @@ int dj_api_attest(struct dj_vreq *r)
     attest_free(a);
     return dj_vreq_error(r, 500, "store", "%s", err.msg);
   }
+  json_object_del(body, "source");
+  json_object_del(body, "actor");
+  for (size_t i = 0; allow && i < a->q.n_keys; i++)
+    if (a->keys[i].jwe)
+      json_object_set_new(json_array_get(json_object_get(body, "keys"), i), "jwe", json_string(a->keys[i].jwe));
+  for (size_t i = 0; allow && i < a->q.n_layers; i++)
+    if (a->layers[i].jwe)
+      json_object_set_new(json_array_get(json_object_get(body, "layers"), i), "jwe", json_string(a->layers[i].jwe));
   json_object_set_new(body, "audit_seq", json_integer(seq));
   dj_vmetrics_decision(r->w->srv, allow ? "allow" : "deny", allow ? "released" : a->fail ? a->fail : "policy");
   if (!allow) {

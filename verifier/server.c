@@ -444,6 +444,7 @@ static void worker_free(struct dj_vworker *w)
   if (w->base)
     event_base_free(w->base);
   dj_vpolicies_free(&w->pol);
+  dj_vak_cache_free(w->akc);
   if (w->st)
     w->st->ops->close(w->st);
 }

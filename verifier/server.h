@@ -54,6 +54,7 @@ struct dj_vworker {
   struct event *tick;
   struct dj_store *st;
   struct dj_vpolicies pol;
+  struct dj_vak_cache *akc;          /* prepared AKs (api_attest.c) */
   struct conn_guard *guards;         /* open connections (slow-client deadlines) */
   int n_guards;
   int64_t last_signed;               /* worker 0: the last checkpointed seq */
@@ -139,6 +140,8 @@ int dj_api_audit_list(struct dj_vreq *r);
 int dj_api_audit_checkpoints(struct dj_vreq *r);
 int dj_api_healthz(struct dj_vreq *r);
 int dj_api_metrics(struct dj_vreq *r);
+
+void dj_vak_cache_free(struct dj_vak_cache *c);
 
 /* The node as the API shows it. */
 json_t *dj_vnode_json(const struct dj_vnode *n);

@@ -124,8 +124,9 @@ struct dj_store_ops {
   /* Mark the nonce used and return what it was. */
   int (*nonce_consume)(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state,
                        struct dj_vnonce *out, dj_err *err);
-  /* Outstanding (unused, unexpired) nonces of a node. */
-  int (*nonce_outstanding)(struct dj_store *st, const char *node_id, int64_t now_ms, int64_t *count, dj_err *err);
+  /* Outstanding (unused, unexpired) nonces of a node, counted up to limit. */
+  int (*nonce_outstanding)(struct dj_store *st, const char *node_id, int64_t now_ms, int64_t limit, int64_t *count,
+                           dj_err *err);
   /* Delete nonces expired before now_ms (used or not). */
   int (*nonce_purge)(struct dj_store *st, int64_t now_ms, dj_err *err);
 
