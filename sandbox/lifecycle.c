@@ -159,7 +159,11 @@ int dj_container_kill(const char *root, const char *id, int sig, bool all, dj_er
   if (lock < 0)
     return -1;
   int rc = 0;
-  if (strcmp(l.status, "stopped") == 0 || strcmp(l.status, "creating") == 0)
+  /* --all reaches what is left in the cgroup even once the init is gone (exec'd processes of a
+   * stopped container), as runc does: containerd's shim relies on it */
+  if (all && strcmp(l.status, "stopped") == 0 && l.cg != NULL)
+    rc = signal_cgroup(&l, sig, err);
+  else if (strcmp(l.status, "stopped") == 0 || strcmp(l.status, "creating") == 0)
     rc = dj_error(err, 0, "container \"%s\" is %s: only a created or running container can be signalled", id,
                   l.status);
   else if (all)

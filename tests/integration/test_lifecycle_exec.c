@@ -149,6 +149,31 @@ Test(exec, detach_pid_file)
   cr_expect_eq(waitpid(p, &ws, 0), p, "the detached process is not the subreaper's child");
 }
 
+/* Without a pid namespace of its own, an exec'd process outlives the init; kill --all of the
+ * stopped container still reaches it, as containerd's shim expects of runc. */
+Test(exec, kill_all_reaches_what_outlives_the_init)
+{
+  json_t *ns = bundle_get(&B, "linux.namespaces");
+  for (size_t i = 0; i < json_array_size(ns); i++)
+    if (strcmp(json_string_value(json_object_get(json_array_get(ns, i), "type")), "pid") == 0)
+      json_array_remove(ns, i--);
+  create_started(&B, "sleep 1000");
+  char pidfile[PATH_MAX];
+  snprintf(pidfile, sizeof pidfile, "%s/exec.pid", B.dir);
+  cr_assert_eq(dsh("\"$D\" $S exec --detach --pid-file '%s' %s sleep 1000", pidfile, B.id), 0, "exec -d: %s", R.err);
+  pid_t p = read_pid_file(pidfile);
+  cr_assert_gt(p, 0);
+  pid_t init = pid_of(&B);
+  cr_assert_eq(kill(init, SIGKILL), 0);
+  wait_init(init);
+  cr_expect_str_eq(status_of(&B), "stopped");
+  cr_expect_neq(dj(&B, B.id, "kill", NULL, "KILL"), 0, "kill of a stopped container succeeded");
+  cr_expect_eq(dj(&B, B.id, "kill", "--all", "KILL"), 0, "kill --all of a stopped container: %s", R.err);
+  int ws;
+  cr_assert_eq(waitpid(p, &ws, 0), p);
+  cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "kill --all did not reach it (%#x)", ws);
+}
+
 Test(exec, tty_over_console_socket)
 {
   create_started(&B, "sleep 1000");
