@@ -256,40 +256,52 @@ int main(int argc, char **argv)
     dj_vclient_close(c);
   }
 
-  bodies = dj_xcalloc(total, sizeof *bodies);
-  lat_ms = dj_xcalloc(total, sizeof *lat_ms);
-  double t0 = now_ms();
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].first = total * (size_t) i / (size_t) n_nodes;
-    nodes[i].count = total * (size_t) (i + 1) / (size_t) n_nodes - nodes[i].first;
-    pthread_create(&nodes[i].thread, NULL, prepare, &nodes[i]);
-  }
-  for (int i = 0; i < n_nodes; i++)
-    pthread_join(nodes[i].thread, NULL);
-  double t1 = now_ms();
-  printf("prepared %zu challenges and quotes on %d swtpm nodes in %.1f s (%.0f/s)\n", total, n_nodes,
-         (t1 - t0) / 1e3, (double) total * 1e3 / (t1 - t0));
-
-  pthread_t *th = dj_xcalloc((size_t) clients, sizeof *th);
+  /* rounds of ROUND requests: each round's quotes are made, then sent, well within the nonce
+   * lifetime even on a loaded machine; only the sending is timed */
+  size_t all = total, round = total < 4000 ? total : 4000;
+  bodies = dj_xcalloc(all, sizeof *bodies);
+  lat_ms = dj_xcalloc(all, sizeof *lat_ms);
   const char *vpid = getenv("BENCH_VERIFIER_PID");
-  double c2 = cpu_seconds(vpid), s2 = cpu_seconds("self");
-  double t2 = now_ms();
-  for (int i = 0; i < clients; i++)
-    pthread_create(&th[i], NULL, fire, NULL);
-  for (int i = 0; i < clients; i++)
-    pthread_join(th[i], NULL);
-  double t3 = now_ms();
-  double c3 = cpu_seconds(vpid), s3 = cpu_seconds("self");
+  double prep_ms = 0, secs = 0, cpu_v = 0, cpu_c = 0;
+  pthread_t *th = dj_xcalloc((size_t) clients, sizeof *th);
+  for (size_t base = 0; base < all; base += round) {
+    size_t count = all - base < round ? all - base : round;
+    double t0 = now_ms();
+    for (int i = 0; i < n_nodes; i++) {
+      nodes[i].first = base + count * (size_t) i / (size_t) n_nodes;
+      nodes[i].count = base + count * (size_t) (i + 1) / (size_t) n_nodes - nodes[i].first;
+      pthread_create(&nodes[i].thread, NULL, prepare, &nodes[i]);
+    }
+    for (int i = 0; i < n_nodes; i++)
+      pthread_join(nodes[i].thread, NULL);
+    double t1 = now_ms();
+    prep_ms += t1 - t0;
+    atomic_store(&next, base);
+    total = base + count;
+    double c2 = cpu_seconds(vpid), s2 = cpu_seconds("self");
+    double t2 = now_ms();
+    for (int i = 0; i < clients; i++)
+      pthread_create(&th[i], NULL, fire, NULL);
+    for (int i = 0; i < clients; i++)
+      pthread_join(th[i], NULL);
+    double t3 = now_ms();
+    secs += (t3 - t2) / 1e3;
+    cpu_v += cpu_seconds(vpid) - c2;
+    cpu_c += cpu_seconds("self") - s2;
+    for (size_t i = base; i < base + count; i++)
+      free(bodies[i]);
+    if (base == 0)
+      printf("round 1: nonces used at most %.1f s after their challenge (lifetime 60 s)\n", (t3 - t0) / 1e3);
+  }
+  total = all;
+  printf("prepared %zu challenges and quotes on %d swtpm nodes in %.1f s (%.0f/s)\n", total, n_nodes, prep_ms / 1e3,
+         (double) total * 1e3 / prep_ms);
   qsort(lat_ms, total, sizeof *lat_ms, cmp);
-  double secs = (t3 - t2) / 1e3;
   printf("attest: %zu released, %zu not, in %.2f s with %d keep-alive clients: %.0f released/s, "
          "latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
          (size_t) atomic_load(&released), (size_t) atomic_load(&refused), secs, clients,
          (double) atomic_load(&released) / secs, lat_ms[total / 2], lat_ms[total * 99 / 100], lat_ms[total - 1]);
-  printf("CPU during the attest phase: verifier %.2f cores (%.0f us per release), load client %.2f cores\n",
-         (c3 - c2) / secs, (c3 - c2) * 1e6 / (double) (atomic_load(&released) ? atomic_load(&released) : 1),
-         (s3 - s2) / secs);
-  printf("attest phase: CLOCK_MONOTONIC %.3f to %.3f s\n", t2 / 1e3, t3 / 1e3);
-  printf("oldest nonce used %.1f s after its challenge (lifetime 60 s)\n", (t3 - t0) / 1e3);
+  printf("CPU while sending: verifier %.2f cores (%.0f us per release), load client %.2f cores\n", cpu_v / secs,
+         cpu_v * 1e6 / (double) (atomic_load(&released) ? atomic_load(&released) : 1), cpu_c / secs);
   return atomic_load(&refused) == 0 ? 0 : 1;
 }
