@@ -290,3 +290,33 @@ Test(access, malformed_oversized_and_slow_clients)
   json_decref(cfg);
   vnode_destroy(&n);
 }
+
+Test(access, challenges_are_rate_limited_per_node)
+{
+  struct vnode n;
+  vnode_create(&n, DJ_AK_ECC_P256);
+  struct vnode *one[] = { &n };
+  vh_operator_policy(&v, one, 1);
+  vnode_enroll(&v, &n);
+  struct dj_vclient *c = vh_client(&v, NULL);
+  json_t *body = json_pack("{s:s}", "node_id", n.id);
+  int created = 0, limited = 0;
+  dj_err err = { 0 };
+  for (int i = 0; i < 60; i++) { /* the default bucket: 20/s, a burst of 40 */
+    long st = 0;
+    json_t *resp = NULL;
+    cr_assert_eq(dj_vclient_request(c, "POST", "/v1/challenge", body, &st, &resp, NULL, &err), 0, "%s", err.msg);
+    if (st == 201)
+      created++;
+    else if (st == 429 && strcmp(code_of(resp), "rate-limited") == 0)
+      limited++;
+    else
+      cr_assert_fail("challenge %d: HTTP %ld %s", i, st, code_of(resp));
+    json_decref(resp);
+  }
+  cr_assert_geq(created, 40, "the burst was not allowed: %d", created);
+  cr_assert_gt(limited, 0, "60 challenges at once were never limited");
+  json_decref(body);
+  dj_vclient_close(c);
+  vnode_destroy(&n);
+}

@@ -5,12 +5,16 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/util.h"
 #include "images/b64.h"
 #include "images/jwe.h"
+#include "verifier/requests.h"
 #include "vharness.h"
 
 static struct vh v;
@@ -298,4 +302,121 @@ Test(flow, layer_keys_only_for_the_attested_image)
   EVP_PKEY_free(kek);
   EVP_PKEY_free(other);
   vnode_destroy(&a);
+}
+
+/* The commands: donjon node enroll and donjon attest on the node, donjon-verifier's admin
+ * commands for the operator, the tenant and the auditor. */
+static int agent(struct vnode *n, char *out, size_t size, const char *const *args)
+{
+  const char *argv[32];
+  size_t k = 0;
+  argv[k++] = getenv("DONJON_AGENT");
+  cr_assert_not_null(argv[0], "DONJON_AGENT is not set");
+  for (; *args; args++)
+    argv[k++] = *args;
+  const char *common[] = { "--verifier", v.url, "--ca", v.ca, "--tpm", n->sw.tcti, "--state-dir", n->sw.node_dir,
+                           "--ak", "ecc-p256", "--ak-handle", "0" };
+  for (size_t i = 0; i < DJ_ARRAY_SIZE(common); i++)
+    argv[k++] = common[i];
+  argv[k] = NULL;
+  return vh_run(argv, out, size);
+}
+
+static void write_text(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+Test(flow, the_commands)
+{
+  struct vnode n;
+  vnode_create(&n, DJ_AK_ECC_P256);
+  struct vnode *one[] = { &n };
+  vh_operator_policy(&v, one, 1);
+  char out[16384], path[PATH_MAX + 64], file[PATH_MAX + 64];
+
+  /* the tenant: its policy and a secret, by command */
+  json_t *cfg = vh_config("--serve");
+  char cfg_digest[72];
+  dj_err err = { 0 };
+  cr_assert_eq(dj_vconfig_digest(cfg, cfg_digest, &err), 0);
+  snprintf(file, sizeof file, "%s/tenant.json", v.dir);
+  char *doc = dj_xasprintf("{\"kind\": \"tenant\", \"tenant\": \"acme\", \"keys\": {\"acme-db\": {"
+                           "\"jurisdictions\": [\"FR\"], \"sites\": [\"FR-*\"], \"hardware_classes\": [\"std-1\"],"
+                           " \"max_evidence_age\": 60, \"workloads\": [{\"manifest\": \"%s\", \"profile\":"
+                           " \"confidential\", \"config\": {\"digest\": \"%s\"}}]}}}",
+                           VH_MANIFEST, cfg_digest);
+  write_text(file, doc);
+  free(doc);
+  const char *set[] = { "policy", "set", file, NULL };
+  cr_assert_eq(vh_admin(&v, "acme", out, sizeof out, set), 0, "%s", out);
+  snprintf(path, sizeof path, "%s/secret.bin", v.dir);
+  write_text(path, "the database key");
+  const char *put[] = { "key", "put", "acme-db", "--secret-file", path, NULL };
+  cr_assert_eq(vh_admin(&v, "acme", out, sizeof out, put), 0, "%s", out);
+  const char *list[] = { "key", "list", NULL };
+  cr_assert_eq(vh_admin(&v, "acme", out, sizeof out, list), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "\"acme-db\""), "%s", out);
+  cr_assert_null(strstr(out, "the database key"), "a secret listed: %s", out);
+
+  /* the operator: the node's EK in the inventory, by command */
+  char id[65];
+  cr_assert_eq(dj_vclient_node_id(&n.node, id, &err), 0, "%s", err.msg);
+  snprintf(file, sizeof file, "%s/inventory.json", v.dir);
+  doc = dj_xasprintf("{\"entries\": [{\"ek_digest\": \"sha256:%s\", \"site\": \"FR-PAR-1\", \"jurisdiction\":"
+                     " \"FR\", \"hardware_class\": \"std-1\"}]}", id);
+  write_text(file, doc);
+  free(doc);
+  const char *inv[] = { "inventory", "import", file, NULL };
+  cr_assert_eq(vh_admin(&v, "operator", out, sizeof out, inv), 0, "%s", out);
+
+  /* the node */
+  const char *enroll[] = { "node", "enroll", "--name", "rack-3", NULL };
+  cr_assert_eq(agent(&n, out, sizeof out, enroll), 0, "%s", out);
+  cr_assert_not_null(strstr(out, ": approved"), "%s", out);
+  cr_assert_eq(agent(&n, out, sizeof out, enroll), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "(already enrolled)"), "%s", out);
+  snprintf(file, sizeof file, "%s/workload.json", v.dir);
+  char *c = json_dumps(cfg, JSON_COMPACT);
+  doc = dj_xasprintf("{\"manifest\": \"%s\", \"profile\": \"confidential\", \"config\": %s}", VH_MANIFEST, c);
+  free(c);
+  write_text(file, doc);
+  free(doc);
+  snprintf(path, sizeof path, "%s/keys.json", v.dir);
+  const char *attest[] = { "attest", "--key", "acme-db", "--workload", file, "--out", path, NULL };
+  cr_assert_eq(agent(&n, out, sizeof out, attest), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "decision: allow"), "%s", out);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_assert_eq(sb.st_mode & 0777, 0600);
+  json_t *keys = NULL;
+  cr_assert_eq(dj_json_load_file(path, 4096, &keys, &err), 0, "%s", err.msg);
+  char *want = dj_b64url_encode((const uint8_t *) "the database key", 16);
+  cr_assert_str_eq(json_string_value(json_object_get(json_object_get(keys, "keys"), "acme-db")), want);
+  free(want);
+  json_decref(keys);
+  /* without the workload: denied, exit 1, the reason printed, nothing written */
+  unlink(path);
+  const char *denied[] = { "attest", "--key", "acme-db", "--out", path, NULL };
+  cr_assert_eq(agent(&n, out, sizeof out, denied), 1, "%s", out);
+  cr_assert_not_null(strstr(out, "tenant.workload"), "%s", out);
+  cr_assert_neq(access(path, F_OK), 0, "a denial wrote key material");
+
+  /* the operator revokes by command; the auditor reads and verifies */
+  const char *revoke[] = { "node", "revoke", id, "--reason", "decommissioned", NULL };
+  cr_assert_eq(vh_admin(&v, "operator", out, sizeof out, revoke), 0, "%s", out);
+  cr_assert_eq(agent(&n, out, sizeof out, attest), 1, "%s", out);
+  cr_assert_not_null(strstr(out, "node-revoked"), "%s", out);
+  const char *show[] = { "audit", "show", "--from", "1", "--limit", "1000", NULL };
+  cr_assert_eq(vh_admin(&v, "auditor", out, sizeof out, show), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "\"type\":\"revoke\""), "%s", out);
+  snprintf(path, sizeof path, "%s/auditor.state", v.dir);
+  const char *verify[] = { "audit", "verify", "--pubkey", v.audit_pub, "--state", path, NULL };
+  cr_assert_eq(vh_admin(&v, "auditor", out, sizeof out, verify), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "audit log OK"), "%s", out);
+  json_decref(cfg);
+  vnode_destroy(&n);
 }
