@@ -1,18 +1,14 @@
-#include "sandbox/container.h"
+#include "sandbox/container_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/keyctl.h>
 #include <linux/sched.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,46 +30,6 @@
 #include "sandbox/state.h"
 #include "sandbox/supervise.h"
 
-/* What travels on the sync socket between donjon and the container's init. */
-/* GO: id maps written, the init may start; JOINED: it is in its cgroups (donjon makes and fills
- * them while the init sets up what does not depend on them); ERR: the init failed; READY (create
- * only): set up, now waiting on the exec fifo for `start`. */
-/* HOOKS: the init is set up up to pivot_root, donjon may run prestart and createRuntime hooks,
- * then answers HOOKS_DONE. With createContainer or startContainer hooks, the container's state
- * (JSON text) follows JOINED as a datagram of its own. */
-enum sync_type { SYNC_GO = 1, SYNC_JOINED, SYNC_ERR, SYNC_READY, SYNC_HOOKS, SYNC_HOOKS_DONE };
-#define SYNC_STATE_MAX 65536
-struct sync_msg {
-  int type;
-  dj_err err;
-};
-
-/* Everything one run holds, so that one function can undo it on any path. */
-struct run {
-  const struct dj_spec *spec;
-  const struct dj_run_opts *opts;
-  struct dj_cgroup *cgroup;
-  scmp_filter_ctx seccomp;
-  int sync[2];           /* [0] donjon's end, [1] the init's */
-  int ns_fds[8];         /* namespaces joined by path, in the order of setns() */
-  int ns_types[8];
-  size_t n_ns_fds;
-  int pty_master, pty_slave;
-  int console_sock;      /* --console-socket, connected: the init sends it the pty master */
-  bool state_made;
-  bool joined;           /* (in the init) JOINED was received */
-  bool started;          /* (in the init, create) `start` opened the exec fifo: donjon is gone */
-  bool init_hooks;       /* createContainer or startContainer hooks: the init needs the state */
-  bool spawned;          /* the init was cloned (so poststop hooks have something to follow) */
-  char *hook_state;      /* (in the init) the state those hooks get on stdin */
-  pid_t pid;
-  sigset_t saved_mask;
-  bool create;           /* create: the init waits on the exec fifo, donjon leaves it running */
-  int lock_fd;           /* create: the container's lock */
-  int fifo_fd;           /* create: O_PATH of the exec fifo, reopened by the init through proc_fd */
-  int proc_fd;           /* create: the host's /proc (O_PATH), where self/fd/N is the init's */
-};
-
 int dj_container_id_check(const char *id, dj_err *err)
 {
   size_t n = strlen(id);
@@ -88,252 +44,6 @@ int dj_container_id_check(const char *id, dj_err *err)
                               "and _ . + - after the first)", id, i);
   }
   return 0;
-}
-
-/* ---- the container's init ------------------------------------------------------------------- */
-
-static int sync_send(int fd, int type, const dj_err *e)
-{
-  struct sync_msg m = { .type = type };
-  if (e != NULL)
-    m.err = *e;
-  /* One datagram; MSG_NOSIGNAL: an init that already died must not raise SIGPIPE in donjon. */
-  return send(fd, &m, sizeof m, MSG_NOSIGNAL) == (ssize_t) sizeof m ? 0 : -1;
-}
-
-/* In the init: wait until donjon has placed us in our cgroups, then make the cgroup namespace
- * (it must be rooted at our own cgroup). Called at the first step that needs it. */
-static int wait_joined(void *arg, dj_err *err)
-{
-  struct run *r = arg;
-  if (r->joined)
-    return 0;
-  struct sync_msg m;
-  if (dj_read_all(r->sync[1], &m, sizeof m) != (ssize_t) sizeof m || m.type != SYNC_JOINED)
-    return dj_error(err, EPIPE, "wait to be placed in the container's cgroups");
-  r->joined = true;
-  if (r->init_hooks) {
-    r->hook_state = dj_xmalloc(SYNC_STATE_MAX);
-    ssize_t n = recv(r->sync[1], r->hook_state, SYNC_STATE_MAX - 1, 0);
-    if (n <= 0)
-      return dj_error(err, EPIPE, "receive the container's state for its hooks");
-    r->hook_state[n] = '\0';
-  }
-  if ((r->spec->ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-    return dj_error(err, errno, "unshare the cgroup namespace");
-  return 0;
-}
-
-/* In the init, just before pivot_root: donjon runs prestart and createRuntime hooks (runtime
- * namespace), then we run createContainer hooks (ours; the host's paths still resolve). */
-static int hooks_before_pivot(void *arg, dj_err *err)
-{
-  struct run *r = arg;
-  if (wait_joined(r, err) < 0)
-    return -1;
-  const json_t *hooks = r->spec->hooks;
-  if (dj_hooks_have(hooks, DJ_HOOK_PRESTART) || dj_hooks_have(hooks, DJ_HOOK_CREATE_RUNTIME)) {
-    struct sync_msg m;
-    if (sync_send(r->sync[1], SYNC_HOOKS, NULL) < 0 ||
-        dj_read_all(r->sync[1], &m, sizeof m) != (ssize_t) sizeof m || m.type != SYNC_HOOKS_DONE)
-      return dj_error(err, EPIPE, "wait for the prestart and createRuntime hooks");
-  }
-  return dj_hooks_run(hooks, DJ_HOOK_CREATE_CONTAINER, r->hook_state, err);
-}
-
-/* The state startContainer hooks get: status created. */
-static int start_hooks(struct run *r, dj_err *err)
-{
-  if (!dj_hooks_have(r->spec->hooks, DJ_HOOK_START_CONTAINER))
-    return 0;
-  json_error_t je;
-  _cleanup_json_ json_t *st = json_loads(r->hook_state, 0, &je);
-  json_object_set_new(st, "status", json_string("created"));
-  _cleanup_free_ char *text = json_dumps(st, JSON_COMPACT);
-  return dj_hooks_run(r->spec->hooks, DJ_HOOK_START_CONTAINER, text != NULL ? text : r->hook_state, err);
-}
-
-static int join_namespaces(struct run *r, dj_err *err)
-{
-  for (size_t i = 0; i < r->n_ns_fds; i++) {
-    /* pid and time apply to children: joined before the clone; user: joined by the process that
-     * cloned us, so that our new namespaces belong to it. */
-    if (r->ns_types[i] == CLONE_NEWPID || r->ns_types[i] == CLONE_NEWTIME || r->ns_types[i] == CLONE_NEWUSER)
-      continue;
-    if (setns(r->ns_fds[i], r->ns_types[i]) < 0)
-      return dj_error(err, errno, "join the %s namespace", dj_namespace_name(r->ns_types[i]));
-  }
-  return 0;
-}
-
-static int joined_userns_fd(const struct run *r)
-{
-  for (size_t i = 0; i < r->n_ns_fds; i++)
-    if (r->ns_types[i] == CLONE_NEWUSER)
-      return r->ns_fds[i];
-  return -1;
-}
-
-static int loopback_up(dj_err *err)
-{
-  _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0)
-    return dj_error(err, errno, "bring up lo: socket");
-  struct ifreq ifr = { 0 };
-  strcpy(ifr.ifr_name, "lo");
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-    return dj_error(err, errno, "bring up lo: SIOCGIFFLAGS");
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-    return dj_error(err, errno, "bring up lo: SIOCSIFFLAGS");
-  return 0;
-}
-
-/* create: tell donjon we are ready, then block until `start` opens the exec fifo for reading
- * (as runc's exec.fifo). The fifo is reopened through the host's /proc: our root is the
- * container's now. */
-static int wait_start(struct run *r, dj_err *err)
-{
-  if (sync_send(r->sync[1], SYNC_READY, NULL) < 0)
-    return dj_error(err, errno, "report the container created");
-  char rel[64];
-  snprintf(rel, sizeof rel, "self/fd/%d", r->fifo_fd);
-  _cleanup_close_ int fd = openat(r->proc_fd, rel, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return dj_error(err, errno, "open the exec fifo");
-  /* start is reading now: a failed startContainer hook is its error ("E" + the message) */
-  if (start_hooks(r, err) < 0) {
-    char line[DJ_ERR_MSG_MAX + 1];
-    int len = snprintf(line, sizeof line, "E%s", err->msg);
-    (void) !write(fd, line, (size_t) len < sizeof line ? (size_t) len : sizeof line - 1);
-    r->started = true;
-    return -1;
-  }
-  if (write(fd, "0", 1) != 1)
-    return dj_error(err, errno, "write the exec fifo");
-  close(r->fifo_fd);
-  close(r->proc_fd);
-  r->started = true;
-  return 0;
-}
-
-/* In the init, once /dev is made: the pty from the container's devpts, its master sent to the
- * console socket; the slave becomes /dev/console, and our terminal after the pivot. */
-static int make_console(void *arg, int rootfd, dj_err *err)
-{
-  struct run *r = arg;
-  int master = -1;
-  if (dj_console_open_in_root(&r->spec->process, rootfd, &master, &r->pty_slave, err) < 0)
-    return -1;
-  int rc = dj_console_send(r->console_sock, master, err);
-  close(master);
-  close(r->console_sock);
-  r->console_sock = -1;
-  return rc < 0 ? -1 : r->pty_slave;
-}
-
-static int init_setup(struct run *r, dj_err *err)
-{
-  const struct dj_spec *spec = r->spec;
-  const struct dj_process *p = &spec->process;
-  bool new_userns = (spec->ns_flags & CLONE_NEWUSER) != 0;
-
-  if (join_namespaces(r, err) < 0)
-    return -1;
-  if (new_userns || joined_userns_fd(r) >= 0) {
-    /* Become the namespace's root (if mapped) so that what we create is owned by it. */
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-      return dj_error(err, errno, "become root in the new user namespace (is container id 0 mapped?)");
-  }
-  if (setsid() < 0)
-    return dj_error(err, errno, "setsid");
-  if (r->pty_slave >= 0 && r->console_sock < 0 && dj_console_attach(r->pty_slave, err) < 0)
-    return -1; /* a host pty (run in the foreground); one made in the container is attached below */
-  if (!r->opts->no_new_keyring &&
-      syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0) < 0 && errno != ENOSYS)
-    return dj_error(err, errno, "create a session keyring");
-  if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
-    return dj_error(err, errno, "sethostname \"%s\"", spec->hostname);
-  if (spec->domainname != NULL && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
-    return dj_error(err, errno, "setdomainname \"%s\"", spec->domainname);
-  if ((spec->ns_flags & CLONE_NEWNET) && loopback_up(err) < 0)
-    return -1;
-  if (spec->n_sysctl > 0) {
-    _cleanup_close_ int procfd = dj_procfs_open(err);
-    if (procfd < 0 || dj_sysctl_apply(spec, procfd, err) < 0)
-      return -1;
-  }
-
-  struct dj_rootfs_opts ro = { .bundle = r->opts->bundle, .no_pivot = r->opts->no_pivot,
-                               .userns = new_userns || joined_userns_fd(r) >= 0, .console_fd = r->pty_slave,
-                               .before_cgroup_mount = wait_joined, .arg = r,
-                               .make_console = r->console_sock >= 0 ? make_console : NULL,
-                               .before_pivot = (dj_hooks_have(spec->hooks, DJ_HOOK_PRESTART) ||
-                                                dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_RUNTIME) ||
-                                                dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_CONTAINER))
-                                                 ? hooks_before_pivot : NULL };
-  if (dj_rootfs_setup(spec, &ro, err) < 0)
-    return dj_err_wrap(err, "root filesystem");
-  if (r->console_sock < 0 && r->pty_slave >= 0 && ro.make_console != NULL && dj_console_attach(r->pty_slave, err) < 0)
-    return -1;
-  /* At the latest here: limits, devices and accounting hold before anything of the workload runs. */
-  if (wait_joined(r, err) < 0)
-    return -1;
-  if (dj_cwd_enter(p->cwd, err) < 0)
-    return -1;
-  if (dj_rlimits_apply(p, err) < 0)
-    return -1;
-  if (spec->has_personality && personality(spec->personality) < 0)
-    return dj_error(err, errno, "personality %#lx", spec->personality);
-  if (dj_caps_drop_bounding(&p->caps, err) < 0)
-    return -1;
-  if (dj_user_apply(p, err) < 0)
-    return -1;
-  if (r->pty_slave >= 0)
-    close(r->pty_slave);
-  /* Nothing of donjon's beyond the preserved fds reaches the workload; the sync socket is
-   * close-on-exec, so it lives until execve and no further. */
-  if (dj_fds_cloexec_from(3 + r->opts->listen_fds + r->opts->preserve_fds, err) < 0)
-    return -1;
-  /* Default signal dispositions and mask now, before a filter could refuse the syscalls. */
-  for (int sig = 1; sig < NSIG; sig++)
-    signal(sig, SIG_DFL);
-  sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
-  /* create: wait for `start` here, killable, before the filter and the last capability drops. */
-  if (r->create ? wait_start(r, err) < 0 : start_hooks(r, err) < 0)
-    return -1;
-  return dj_process_confine(p, r->seccomp, err);
-}
-
-static __attribute__((noreturn)) void init_main(struct run *r)
-{
-  dj_err err = { 0 };
-  close(r->sync[0]);
-  /* The lock's file description is shared with donjon: ours must not hold it after it exits. */
-  if (r->lock_fd >= 0)
-    close(r->lock_fd);
-  /* Non-dumpable while setting up: nothing in the container may ptrace or read our memory. */
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  struct sync_msg m;
-  ssize_t n = dj_read_all(r->sync[1], &m, sizeof m);
-  if (n != (ssize_t) sizeof m || m.type != SYNC_GO)
-    _exit(127); /* donjon gave up on us; it reports why */
-  if (init_setup(r, &err) == 0) {
-    char listen_fds[32];
-    snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%d", r->opts->listen_fds);
-    const char *activation[] = { listen_fds, "LISTEN_PID=1", NULL };
-    dj_process_exec(&r->spec->process, r->opts->listen_fds > 0 ? activation : NULL, &err);
-  }
-  if (r->started) {
-    /* Nobody reads the sync socket after create: the process's stderr is where the caller (the
-     * shim, conmon) looks, as with runc. */
-    char line[DJ_ERR_MSG_MAX + 32];
-    int len = snprintf(line, sizeof line, "donjon: %s: %s\n", r->opts->id, err.msg);
-    if (len > 0)
-      dj_write_all(STDERR_FILENO, line, (size_t) len < sizeof line ? (size_t) len : sizeof line - 1);
-  }
-  sync_send(r->sync[1], SYNC_ERR, &err);
-  _exit(127);
 }
 
 /* ---- donjon's side ---------------------------------------------------------------------------- */
@@ -398,7 +108,7 @@ static pid_t clone_init(struct run *r, dj_err *err)
 {
   /* The cgroup namespace is made by the init once it is in its cgroups; time by us, above. */
   unsigned long flags = (unsigned long) (r->spec->ns_flags & ~(CLONE_NEWCGROUP | CLONE_NEWTIME));
-  int userns = joined_userns_fd(r);
+  int userns = dj_joined_userns_fd(r);
   if (userns >= 0) {
     /* The new namespaces must belong to the joined user namespace: a short-lived process joins
      * it and clones the init as our child (CLONE_PARENT), then reports its pid. */
@@ -418,7 +128,7 @@ static pid_t clone_init(struct run *r, dj_err *err)
         pid = (pid_t) syscall(SYS_clone, flags | CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
         if (pid == 0) {
           close(p[1]);
-          init_main(r);
+          dj_init_main(r);
         }
       }
       int e = pid < 0 ? errno : 0;
@@ -438,7 +148,7 @@ static pid_t clone_init(struct run *r, dj_err *err)
   if (pid < 0)
     return dj_error(err, errno, "clone the container's init (namespaces %#lx)", flags);
   if (pid == 0)
-    init_main(r);
+    dj_init_main(r);
   return pid;
 }
 
@@ -465,7 +175,7 @@ static int release_init(struct run *r, dj_err *err)
     if (dj_procfs_write(procfd, rel, val, err) < 0)
       return dj_err_wrap(err, "process.oomScoreAdj");
   }
-  if (sync_send(r->sync[0], SYNC_GO, NULL) < 0)
+  if (dj_sync_send(r->sync[0], SYNC_GO, NULL) < 0)
     return dj_error(err, errno, "signal the container's init");
   return 0;
 }
@@ -484,7 +194,7 @@ static int place_init(struct run *r, dj_err *err)
   if (dj_cgroup_create(r->spec, r->opts->id, &r->cgroup, err) < 0 || dj_cgroup_enter(r->cgroup, r->pid, err) < 0)
     return -1;
   /* An init that failed meanwhile has closed its end: wait_init_done() then reports its own error. */
-  sync_send(r->sync[0], SYNC_JOINED, NULL);
+  dj_sync_send(r->sync[0], SYNC_JOINED, NULL);
   if (r->init_hooks) {
     _cleanup_free_ char *state = hook_state(r, "creating");
     if (state == NULL || strlen(state) >= SYNC_STATE_MAX)
@@ -516,7 +226,7 @@ static int wait_init_done(struct run *r, dj_err *err)
     if (dj_hooks_run(r->spec->hooks, DJ_HOOK_PRESTART, state, err) < 0 ||
         dj_hooks_run(r->spec->hooks, DJ_HOOK_CREATE_RUNTIME, state, err) < 0)
       return -1;
-    if (sync_send(r->sync[0], SYNC_HOOKS_DONE, NULL) < 0)
+    if (dj_sync_send(r->sync[0], SYNC_HOOKS_DONE, NULL) < 0)
       return dj_error(err, EPIPE, "the container's init died during setup");
   }
 }

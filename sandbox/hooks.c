@@ -137,9 +137,20 @@ static int hook_run(json_t *h, const char *what, const char *state, dj_err *err)
     close(out[0]);
     return dj_error(err, errno, "%s: fork", what);
   }
-  /* The state fits a pipe's buffer; a hook that does not read it just does not get it. */
+  /* The state fits a pipe's buffer; a hook that does not read it (or has already exited) just
+   * does not get it: SIGPIPE blocked meanwhile, and the pending one taken back. */
+  sigset_t pipe_set, saved;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &pipe_set, &saved);
+  bool was_pending = false;
+  sigset_t pending;
+  if (sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
   fcntl(in[1], F_SETFL, O_NONBLOCK);
-  (void) !write(in[1], state, strlen(state));
+  if (write(in[1], state, strlen(state)) < 0 && errno == EPIPE && !was_pending)
+    sigtimedwait(&pipe_set, NULL, &(struct timespec){ 0, 0 });
+  sigprocmask(SIG_SETMASK, &saved, NULL);
   close(in[1]);
   _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
   char output[512] = "";

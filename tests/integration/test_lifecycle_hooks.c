@@ -118,7 +118,8 @@ Test(hooks, failed_prestart_fails_create_then_poststop)
   json_t *hooks = bundle_get(&B, "hooks");
   json_array_insert_new(json_object_get(hooks, "prestart"), 0, hook("echo boom >&2; exit 3", logpath, 0));
   bundle_sh(&B, "exit 0");
-  cr_expect_eq(create(&B, NULL), 1, "create with a failing prestart hook succeeded");
+  int rc = create(&B, NULL);
+  cr_expect_eq(rc, 1, "create with a failing prestart hook exited with %d: %s", rc, R.err);
   cr_expect(has(R.err, "hooks.prestart[0]") && has(R.err, "exited with status 3") && has(R.err, "boom"),
             "the error does not name the hook, its status and its output: %s", R.err);
   reap_all();
