@@ -80,6 +80,8 @@ int dj_api_challenge(struct dj_vreq *r)
 
 /* ---- attestation ---------------------------------------------------------------------------- */
 
+#define DJ_VMAX_UNWRAPS 1024
+
 struct item {                      /* one requested key, or one layer */
   const char *id;                  /* key id (for a layer: the KEK that opened it) */
   struct dj_vkey key;
@@ -344,6 +346,14 @@ static void prepare_layers(struct attest *a)
     }
   check(a, "image", NULL, "%zu layer recipients are in the workload's manifest", a->q.n_layers);
   struct dj_vworker *w = a->r->w;
+  size_t keks = 0;
+  for (size_t k = 0; k < a->q.n_keys; k++)
+    keks += a->keys[k].known && strcmp(a->keys[k].key.kind, DJ_KEY_KEK) == 0;
+  if (keks * a->q.n_layers > DJ_VMAX_UNWRAPS) { /* each try may be an RSA decryption */
+    check(a, "layer", "layer-unwrap", "%zu layers and %zu KEKs: more than %d unwrap attempts", a->q.n_layers, keks,
+          DJ_VMAX_UNWRAPS);
+    return;
+  }
   for (size_t i = 0; i < a->q.n_layers; i++) {
     struct item *it = &a->layers[i];
     it->layer = a->q.layers[i].digest;

@@ -115,6 +115,10 @@ int dj_api_enroll(struct dj_vreq *r)
   char id[65] = "";
   _cleanup_free_ char *b64blob = NULL, *b64seed = NULL; /* before the first goto (clang) */
   int ret = -1;
+  if (!dj_vrate_allow(r->w->srv, "addr", r->peer, r->w->srv->cfg.addr_rate, r->w->srv->cfg.addr_burst)) {
+    dj_vreq_error(r, 429, "rate-limited", "too many requests from %s", r->peer); /* EK paths cost */
+    goto out;
+  }
   if (dj_vreq_json(r, &j) < 0)
     goto out;
   if (dj_venroll_req_parse(j, q, &err) < 0) {
@@ -278,6 +282,10 @@ int dj_api_activate(struct dj_vreq *r)
   struct dj_vnode *n = dj_xcalloc(1, sizeof *n);
   struct dj_store *st = r->w->st;
   int ret = -1;
+  if (!dj_vrate_allow(r->w->srv, "addr", r->peer, r->w->srv->cfg.addr_rate, r->w->srv->cfg.addr_burst)) {
+    dj_vreq_error(r, 429, "rate-limited", "too many requests from %s", r->peer);
+    goto out;
+  }
   if (dj_vreq_json(r, &j) < 0)
     goto out;
   if (dj_vactivate_req_parse(j, &q, &err) < 0) {
