@@ -418,6 +418,52 @@ var checks = []check{
 			strings.HasPrefix(lines[1], "poststart ") && strings.HasPrefix(lines[2], "poststop ")
 		return expect(okOrder && strings.Contains(string(b), `"id":"`+e.id+`"`), "hooks ran: %q", b)
 	}},
+	{"exec joins the container's namespaces and passes the exit status", func(e *env) error {
+		if err := e.create(e.config("sleep 100")); err != nil {
+			return err
+		}
+		if err := e.start(); err != nil {
+			return err
+		}
+		defer e.run("kill", e.id, "KILL")
+		out, errs, code := e.run("exec", e.id, "sh", "-c",
+			"for n in pid mnt net ipc uts; do [ $(readlink /proc/1/ns/$n) = $(readlink /proc/self/ns/$n) ] || echo DIFF $n; done; hostname; exit 5")
+		return expect(code == 5 && out == "conformance\n", "exec: exit %d, output %q %s", code, out, errs)
+	}},
+	{"pause and resume: paused, then running", func(e *env) error {
+		if err := e.create(e.config("sleep 100")); err != nil {
+			return err
+		}
+		if err := e.start(); err != nil {
+			return err
+		}
+		defer e.run("kill", e.id, "KILL")
+		if _, errs, code := e.run("pause", e.id); code != 0 {
+			return fmt.Errorf("pause failed: %s", errs)
+		}
+		paused := e.status()
+		if _, errs, code := e.run("resume", e.id); code != 0 {
+			return fmt.Errorf("resume failed: %s", errs)
+		}
+		return expect(paused == "paused" && e.status() == "running", "after pause %s, after resume %s", paused, e.status())
+	}},
+	{"ps --format json lists the init's pid", func(e *env) error {
+		if err := e.create(e.config("sleep 100")); err != nil {
+			return err
+		}
+		if err := e.start(); err != nil {
+			return err
+		}
+		defer e.run("kill", e.id, "KILL")
+		out, errs, code := e.run("ps", "--format", "json", e.id)
+		var pids []int
+		json.Unmarshal([]byte(out), &pids)
+		ok := false
+		for _, p := range pids {
+			ok = ok || p == e.pid()
+		}
+		return expect(code == 0 && ok, "ps: exit %d, %q %s (init %d)", code, out, errs, e.pid())
+	}},
 	{"`spec` writes a config that runtime-tools validates", func(e *env) error {
 		dir := filepath.Join(e.work, "spec")
 		os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755)
