@@ -196,6 +196,25 @@ Test(parse, operator_ek_roots)
          "hardware.ek_roots[3]: expected an absolute path or an inline PEM certificate");
 }
 
+Test(parse, operator_ek_intermediates)
+{
+  char *pem = make_root_pem();
+  json_t *j = fixture("demo-operator.json");
+  json_object_set_new(json_object_get(j, "hardware"), "ek_intermediates", json_pack("[s, s]", "/etc/i.pem", pem));
+  struct dj_operator_policy p;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_operator_policy_parse(j, &p, NULL, &err), 0, "%s", err.msg);
+  cr_assert_eq(p.n_ek_intermediates, 2);
+  cr_assert_str_eq(p.ek_intermediates[0], "/etc/i.pem");
+  dj_operator_policy_free(&p);
+  json_object_set_new(json_object_get(j, "hardware"), "ek_intermediates", json_pack("[s, i]", "i.pem", 3));
+  free(pem);
+  ERRORS(j, "hardware.ek_intermediates[1]: expected a string, got integer");
+  j = fixture("demo-operator.json");
+  json_object_set_new(json_object_get(j, "hardware"), "ek_intermediates", json_pack("[s]", "i.pem"));
+  ERRORS(j, "hardware.ek_intermediates[0]: expected an absolute path or an inline PEM certificate");
+}
+
 Test(parse, operator_ek_roots_inline)
 {
   char *pem = make_root_pem();
