@@ -32,6 +32,7 @@ static void exec_usage(FILE *out)
           "  -c, --cap CAP            add a capability to every set (repeatable)\n"
           "      --no-new-privs       set no_new_privs\n"
           "      --preserve-fds N     pass fds 3 .. 3+N-1 on to the process\n"
+          "      --process-label L, --apparmor P  as runc: refused where the host has no such LSM\n"
           "  -h, --help               print this help\n");
 }
 
@@ -105,7 +106,8 @@ static int set_user(json_t *proc, const char *spec)
 
 int dj_cmd_exec(struct dj_cli *cli, int argc, char **argv)
 {
-  enum { OPT_CONSOLE = 256, OPT_PID_FILE, OPT_CWD, OPT_NNP, OPT_PRESERVE, OPT_IGNORED };
+  enum { OPT_CONSOLE = 256, OPT_PID_FILE, OPT_CWD, OPT_NNP, OPT_PRESERVE, OPT_LABEL, OPT_APPARMOR, OPT_CGROUP,
+         OPT_IGNORE_PAUSED };
   static const struct option opts[] = {
     { "process", required_argument, NULL, 'p' },   { "tty", no_argument, NULL, 't' },
     { "console-socket", required_argument, NULL, OPT_CONSOLE }, { "detach", no_argument, NULL, 'd' },
@@ -113,13 +115,15 @@ int dj_cmd_exec(struct dj_cli *cli, int argc, char **argv)
     { "env", required_argument, NULL, 'e' },       { "user", required_argument, NULL, 'u' },
     { "additional-gids", required_argument, NULL, 'g' }, { "cap", required_argument, NULL, 'c' },
     { "no-new-privs", no_argument, NULL, OPT_NNP }, { "preserve-fds", required_argument, NULL, OPT_PRESERVE },
+    { "process-label", required_argument, NULL, OPT_LABEL }, { "apparmor", required_argument, NULL, OPT_APPARMOR },
+    { "cgroup", required_argument, NULL, OPT_CGROUP }, { "ignore-paused", no_argument, NULL, OPT_IGNORE_PAUSED },
     { "help", no_argument, NULL, 'h' },            { 0 },
   };
   struct dj_exec_opts eo = { .state_root = cli->root };
   const char *process_file = NULL, *cwd = NULL;
   bool tty = false, nnp = false;
   _cleanup_json_ json_t *env = json_array(), *caps = json_array(), *gids = json_array();
-  const char *user = NULL;
+  const char *user = NULL, *label = NULL, *apparmor = NULL;
   int c;
   while ((c = getopt_long(argc, argv, "+p:tde:u:g:c:h", opts, NULL)) != -1) {
     switch (c) {
@@ -151,6 +155,12 @@ int dj_cmd_exec(struct dj_cli *cli, int argc, char **argv)
       eo.preserve_fds = (int) n;
       break;
     }
+    case OPT_LABEL: label = optarg; break;
+    case OPT_APPARMOR: apparmor = optarg; break;
+    case OPT_CGROUP:
+      return dj_cli_usage("exec", "--cgroup: joining a sub-cgroup of the container is not supported; the process "
+                                  "joins the container's own cgroups");
+    case OPT_IGNORE_PAUSED: break; /* a paused container is refused anyway: its processes could not run */
     case 'h': exec_usage(stdout); return 0;
     default: return dj_cli_usage("exec", "unknown option");
     }
@@ -202,6 +212,11 @@ int dj_cmd_exec(struct dj_cli *cli, int argc, char **argv)
         return 2;
     if (nnp)
       json_object_set_new(proc, "noNewPrivileges", json_true());
+    /* checked as the config's: refused where the host has no such LSM */
+    if (label != NULL)
+      json_object_set_new(proc, "selinuxLabel", json_string(label));
+    if (apparmor != NULL)
+      json_object_set_new(proc, "apparmorProfile", json_string(apparmor));
   }
   eo.process = proc;
   int status = 0;

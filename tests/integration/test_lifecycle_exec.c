@@ -92,6 +92,10 @@ Test(exec, flags_shape_the_process)
   cr_expect_eq(dexec(c), 2);
   const char *d[] = { "--user", "nobody", B.id, "true", NULL };
   cr_expect_eq(dexec(d), 2);
+  /* an LSM this host does not have is refused, never ignored */
+  const char *e[] = { "--apparmor", "some-profile", B.id, "true", NULL };
+  cr_expect_eq(dexec(e), 1);
+  cr_expect(has(R.err, "AppArmor is not enabled"), "%s", R.err);
 }
 
 Test(exec, process_file)
