@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -117,8 +118,11 @@ static int exec_setup(struct exec_run *x, dj_err *err)
     return -1;
   if (x->console_sock >= 0)
     close(x->console_sock);
-  if (dj_cwd_enter(p->cwd, err) < 0 || dj_rlimits_apply(p, err) < 0 || dj_caps_drop_bounding(&p->caps, err) < 0 ||
-      dj_user_apply(p, err) < 0)
+  if (dj_cwd_enter(p->cwd, err) < 0 || dj_rlimits_apply(p, err) < 0)
+    return -1;
+  if (x->spec->has_personality && personality(x->spec->personality) < 0)
+    return dj_error(err, errno, "personality %#lx", x->spec->personality);
+  if (dj_caps_drop_bounding(&p->caps, err) < 0 || dj_user_apply(p, err) < 0)
     return -1;
   if (dj_fds_cloexec_from(3 + x->o->preserve_fds, err) < 0)
     return -1;

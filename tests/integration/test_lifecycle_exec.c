@@ -36,10 +36,11 @@ Test(exec, joins_namespaces_and_cgroup)
   const char *script =
     "for n in mnt pid net ipc uts cgroup; do [ \"$(readlink /proc/1/ns/$n)\" = \"$(readlink /proc/self/ns/$n)\" ] "
     "|| echo DIFF $n; done; [ \"$(cat /proc/1/cgroup)\" = \"$(cat /proc/self/cgroup)\" ] || echo DIFFCG; "
-    "hostname; echo done";
+    "hostname; uname -m; echo done";
   const char *a[] = { B.id, "sh", "-c", script, NULL };
   cr_assert_eq(dexec(a), 0, "exec: %s", R.err);
   cr_expect(has(R.out, "done") && !has(R.out, "DIFF"), "%s", R.out);
+  cr_expect(has(R.out, "x86_64"), "%s", R.out);
   cr_expect(has(R.out, "donjon"), "not in the container's uts namespace: %s", R.out);
   const char *b[] = { B.id, "sh", "-c", "exit 7", NULL };
   cr_expect_eq(dexec(b), 7, "exit status not passed through");
@@ -54,6 +55,15 @@ Test(exec, joins_namespaces_and_cgroup)
   const char *ps[] = { "ps", "--format", "json", B.id, NULL };
   cr_assert_eq(djv(&B, ps, -1), 0, "%s", R.err);
   cr_expect(has(R.out, want), "ps: %s, want %s", R.out, want);
+}
+
+Test(exec, gets_the_containers_personality)
+{
+  bundle_set(&B, "linux.personality", json_pack("{s:s}", "domain", "LINUX32"));
+  create_started(&B, "sleep 1000");
+  const char *a[] = { B.id, "uname", "-m", NULL };
+  cr_assert_eq(dexec(a), 0, "exec: %s", R.err);
+  cr_expect(has(R.out, "i686") || has(R.out, "i386"), "not the container's LINUX32 personality: %s", R.out);
 }
 
 Test(exec, confidential_profile_confinement)
