@@ -16,11 +16,11 @@
 static struct vh v;
 static struct vnode a, p, x; /* approved, pending, from an unapproved CA */
 
-#define LIFETIME_MS 3000
+#define LIFETIME_MS 5000
 
 static void setup(void)
 {
-  vh_create(&v, "\"nonce_lifetime_ms\": 3000,");
+  vh_create(&v, "\"nonce_lifetime_ms\": 5000,");
   vh_start(&v);
   vnode_create(&a, DJ_AK_ECC_P256);
   vnode_create(&p, DJ_AK_ECC_P256);
