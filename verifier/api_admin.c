@@ -19,12 +19,6 @@
 #include "verifier/requests.h"
 #include "verifier/server.h"
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* Wipe a secret string member of a request before jansson frees it. */
 static void wipe_member(json_t *j, const char *key)
 {
@@ -256,7 +250,7 @@ int dj_api_policy_put(struct dj_vreq *r)
   uint8_t d[32];
   char digest[72] = "sha256:";
   SHA256((const uint8_t *) doc, strlen(doc), d);
-  hex(d, 32, digest + 7);
+  dj_vhex(d, 32, digest + 7);
   struct dj_store *st = r->w->st;
   json_t *body = json_pack("{s:s, s:s}", "policy", name, "digest", digest);
   int rc = st->ops->begin(st, &err);
@@ -310,7 +304,7 @@ static int64_t query_int(const char *query, const char *key, int64_t dflt, int64
 static int audit_one(const struct dj_vaudit *a, void *ctx)
 {
   char h[65];
-  hex(a->hash, 32, h);
+  dj_vhex(a->hash, 32, h);
   json_array_append_new(ctx, json_pack("{s:I, s:s, s:s}", "seq", (json_int_t) a->seq, "record", a->record, "hash", h));
   return 0;
 }
@@ -336,7 +330,7 @@ int dj_api_audit_list(struct dj_vreq *r)
 static int cp_one(const struct dj_vcheckpoint *c, void *ctx)
 {
   char h[65];
-  hex(c->hash, 32, h);
+  dj_vhex(c->hash, 32, h);
   _cleanup_free_ char *sig = dj_b64url_encode(c->sig, sizeof c->sig);
   json_array_append_new(ctx, json_pack("{s:I, s:I, s:s, s:s}", "seq", (json_int_t) c->seq, "time_ms",
                                        (json_int_t) c->time_ms, "hash", h, "signature", sig));

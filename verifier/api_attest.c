@@ -24,12 +24,6 @@
 #include "verifier/requests.h"
 #include "verifier/server.h"
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 int dj_api_challenge(struct dj_vreq *r)
 {
   json_t *j _cleanup_json_ = NULL;
@@ -253,7 +247,7 @@ static void workload_claims(struct attest *a)
   }
   for (size_t k = 0; k < a->q.ev.pcrs.count; k++) {
     const struct dj_pcr_value *p = &a->q.ev.pcrs.v[k];
-    hex(p->digest, p->size, a->pcr_hex[k]);
+    dj_vhex(p->digest, p->size, a->pcr_hex[k]);
     a->pcrs[k] = (struct dj_pcr_claim){ .bank = dj_tpm_hash_name(p->bank), .index = p->index, .hex = a->pcr_hex[k] };
   }
 }
@@ -325,7 +319,7 @@ static void prepare_layers(struct attest *a)
   uint8_t d[32];
   SHA256(a->q.image_manifest, a->q.image_manifest_len, d);
   strcpy(digest, "sha256:");
-  hex(d, 32, digest + 7);
+  dj_vhex(d, 32, digest + 7);
   if (strcmp(digest, a->q.manifest) != 0) {
     check(a, "image", "image-manifest-mismatch", "the image manifest sent is %s, not the workload's %s", digest,
           a->q.manifest);
@@ -538,7 +532,7 @@ int dj_api_attest(struct dj_vreq *r)
   uint8_t d[32]; /* the request as received: it carries the evidence */
   SHA256((const uint8_t *) r->body, r->body_len, d);
   strcpy(a->evidence_digest, "sha256:");
-  hex(d, 32, a->evidence_digest + 7);
+  dj_vhex(d, 32, a->evidence_digest + 7);
 
   /* outside the lock: the node's AK row is read again in the transaction */
   check_evidence(a);
@@ -597,8 +591,8 @@ int dj_api_attest(struct dj_vreq *r)
     return dj_vreq_error(r, 500, "store", "%s", err.msg);
   }
   char wd[65], nonce_hex[65];
-  hex(a->q.workload_digest, 32, wd);
-  hex(a->q.nonce, 32, nonce_hex);
+  dj_vhex(a->q.workload_digest, 32, wd);
+  dj_vhex(a->q.nonce, 32, nonce_hex);
   json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:o, s:o}", "decision",
                            allow ? "allow" : "deny", "node", a->q.node_id, "nonce", nonce_hex, "evidence_digest",
                            a->evidence_digest, "workload", wd, "manifest", a->q.manifest, "profile", a->q.profile,

@@ -19,31 +19,6 @@
 #include "verifier/requests.h"
 #include "verifier/server.h"
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-/* The node id: SHA-256 (hex) of the EK's SubjectPublicKeyInfo DER. */
-static int ek_digest(const TPMT_PUBLIC *ek, char out[65], dj_err *err)
-{
-  EVP_PKEY *key = NULL;
-  if (dj_tpm_public_to_evp(ek, &key, err) < 0)
-    return -1;
-  unsigned char *der = NULL;
-  int n = i2d_PUBKEY(key, &der);
-  EVP_PKEY_free(key);
-  if (n <= 0)
-    return dj_error(err, 0, "EK: cannot encode its public key");
-  uint8_t d[32];
-  unsigned int dl = 0;
-  EVP_Digest(der, (size_t) n, d, &dl, EVP_sha256(), NULL);
-  OPENSSL_free(der);
-  hex(d, 32, out);
-  return 0;
-}
-
 json_t *dj_vnode_json(const struct dj_vnode *n)
 {
   char ak_name[2 * sizeof(TPMU_NAME) + 8] = "";
@@ -52,7 +27,7 @@ json_t *dj_vnode_json(const struct dj_vnode *n)
   dj_err err = { 0 };
   if (n->ak_public_len && dj_tpm_unmarshal_public(n->ak_public, n->ak_public_len, &ak, &err) == 0 &&
       dj_tpm_public_name(&ak.publicArea, &name, &err) == 0)
-    hex(name.name, name.size, ak_name);
+    dj_vhex(name.name, name.size, ak_name);
   json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I}", "node_id", n->id, "name", n->name,
                         "status", n->status, "site", n->site, "jurisdiction", n->jurisdiction, "hardware_class",
                         n->hw_class, "in_inventory", n->in_inventory, "rotation_pending", n->new_ak_activated,
@@ -92,6 +67,18 @@ static int refuse(struct dj_vreq *r, const char *type, const char *node_id, cons
   return dj_vreq_error(r, 403, code, "%s", msg);
 }
 
+/* The audit record of a request and the commit of its transaction (rc: the request's writes so
+ * far); body is consumed. */
+static int audit_commit(struct dj_vreq *r, int rc, const char *type, json_t *body, dj_err *err)
+{
+  if (rc == 0)
+    rc = dj_vaudit(r, type, body, NULL, err);
+  json_decref(body);
+  if (rc == 0)
+    rc = r->w->st->ops->commit(r->w->st, err);
+  return rc;
+}
+
 static bool same_public(const uint8_t *a, size_t alen, const TPM2B_PUBLIC *pub)
 {
   uint8_t buf[DJ_TPM_STRUCT_MAX];
@@ -125,7 +112,7 @@ int dj_api_enroll(struct dj_vreq *r)
     dj_vreq_error(r, 400, "malformed", "%s", err.msg);
     goto out;
   }
-  if (ek_digest(&q->ek.publicArea, id, &err) < 0) {
+  if (dj_vnode_id(&q->ek.publicArea, id, &err) < 0) {
     dj_vreq_error(r, 400, "ek-public", "ek_public: %s", err.msg);
     goto out;
   }
@@ -208,7 +195,7 @@ int dj_api_enroll(struct dj_vreq *r)
   struct dj_venroll e = { .expires_ms = now + r->w->srv->cfg.enroll_lifetime_ms };
   uint8_t rnd[16];
   RAND_bytes(rnd, sizeof rnd);
-  hex(rnd, sizeof rnd, e.id);
+  dj_vhex(rnd, sizeof rnd, e.id);
   copy(e.node_id, sizeof e.node_id, id);
   dj_tpm_marshal_public(&q->ak, e.ak_public, &e.ak_public_len, &err);
   char aad[128];
@@ -224,12 +211,7 @@ int dj_api_enroll(struct dj_vreq *r)
   if (r2 == 0)
     r2 = st->ops->enroll_put(st, &e, &err);
   json_object_set_new(body, "decision", json_string("challenge"));
-  if (r2 == 0)
-    r2 = dj_vaudit(r, "enroll", body, NULL, &err);
-  json_decref(body);
-  if (r2 == 0)
-    r2 = st->ops->commit(st, &err);
-  if (r2 < 0) {
+  if (audit_commit(r, r2, "enroll", body, &err) < 0) {
     store_fail(r, &err);
     goto out;
   }
@@ -346,13 +328,7 @@ int dj_api_activate(struct dj_vreq *r)
     json_object_set_new(body, "rotation", json_string("pending operator approval"));
   }
   n->updated_ms = dj_vnow_ms();
-  int r2 = code ? 0 : st->ops->node_put(st, n, &err);
-  if (r2 == 0)
-    r2 = dj_vaudit(r, "activate", body, NULL, &err);
-  json_decref(body);
-  if (r2 == 0)
-    r2 = st->ops->commit(st, &err);
-  if (r2 < 0) {
+  if (audit_commit(r, code ? 0 : st->ops->node_put(st, n, &err), "activate", body, &err) < 0) {
     store_fail(r, &err);
     goto out;
   }
@@ -425,11 +401,7 @@ static int node_update(struct dj_vreq *r, struct dj_vnode *n, const char *type, 
 {
   dj_err err = { 0 };
   n->updated_ms = dj_vnow_ms();
-  struct dj_store *st = r->w->st;
-  int ok = st->ops->node_put(st, n, &err) == 0 && dj_vaudit(r, type, body, NULL, &err) == 0 &&
-           st->ops->commit(st, &err) == 0;
-  json_decref(body);
-  if (!ok)
+  if (audit_commit(r, r->w->st->ops->node_put(r->w->st, n, &err), type, body, &err) < 0)
     return store_fail(r, &err);
   r->resp = dj_vnode_json(n);
   return 0;
@@ -534,12 +506,7 @@ int dj_api_inventory(struct dj_vreq *r)
     }
   }
   json_t *body = json_pack("{s:I, s:O}", "entries", (json_int_t) count, "approved", approved);
-  if (rc == 0)
-    rc = dj_vaudit(r, "inventory", body, NULL, &err);
-  json_decref(body);
-  if (rc == 0)
-    rc = st->ops->commit(st, &err);
-  if (rc < 0) {
+  if (audit_commit(r, rc, "inventory", body, &err) < 0) {
     json_decref(approved);
     return store_fail(r, &err);
   }

@@ -159,12 +159,6 @@ int dj_vclient_refused(long status, json_t *resp, const char *what, dj_err *err)
 
 /* ---- node side ------------------------------------------------------------------------------ */
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 static const char *state_dir(const struct dj_node *node)
 {
   return node->state_dir ? node->state_dir : DJ_NODE_DEFAULT_STATE_DIR;
@@ -192,24 +186,6 @@ static int read_ek(const struct dj_node *node, TPM2B_PUBLIC *ek, uint8_t *cert, 
   return r;
 }
 
-static int ek_node_id(const TPM2B_PUBLIC *ek, char out[65], dj_err *err)
-{
-  EVP_PKEY *key = NULL;
-  if (dj_tpm_public_to_evp(&ek->publicArea, &key, err) < 0)
-    return -1;
-  unsigned char *der = NULL;
-  int n = i2d_PUBKEY(key, &der);
-  EVP_PKEY_free(key);
-  if (n <= 0)
-    return dj_error(err, 0, "EK: cannot encode its public key");
-  uint8_t d[32];
-  unsigned int dl;
-  EVP_Digest(der, (size_t) n, d, &dl, EVP_sha256(), NULL);
-  OPENSSL_free(der);
-  hex(d, 32, out);
-  return 0;
-}
-
 static void id_file(const struct dj_node *node, char *out, size_t size)
 {
   snprintf(out, size, "%s/verifier-node-%s.json", state_dir(node), dj_ek_kind_name(node->ek_kind));
@@ -231,7 +207,7 @@ int dj_vclient_node_id(const struct dj_node *node, char out[65], dj_err *err)
   size_t n;
   if (read_ek(node, &ek, NULL, &n, err) < 0)
     return dj_err_wrap(err, "node id");
-  return ek_node_id(&ek, out, err);
+  return dj_vnode_id(&ek.publicArea, out, err);
 }
 
 static char *b64_public(const TPM2B_PUBLIC *p)
@@ -290,7 +266,7 @@ int dj_vclient_enroll(struct dj_vclient *c, const struct dj_node *node, const ch
   TPM2B_PUBLIC ek;
   uint8_t cert[4096];
   size_t cert_len = 0;
-  if (read_ek(node, &ek, cert, &cert_len, err) < 0 || ek_node_id(&ek, out->node_id, err) < 0)
+  if (read_ek(node, &ek, cert, &cert_len, err) < 0 || dj_vnode_id(&ek.publicArea, out->node_id, err) < 0)
     return dj_err_wrap(err, "enrol");
   _cleanup_free_ char *ekp = b64_public(&ek), *akp = b64_public(&ak.pub);
   _cleanup_free_ char *certb = cert_len ? dj_b64url_encode(cert, cert_len) : NULL;

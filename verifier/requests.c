@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,33 @@
 #include "common/util.h"
 #include "images/b64.h"
 #include "images/jwe.h"
+
+void dj_vhex(const uint8_t *b, size_t n, char *out)
+{
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+int dj_vnode_id(const TPMT_PUBLIC *ek, char out[65], dj_err *err)
+{
+  EVP_PKEY *key = NULL;
+  if (dj_tpm_public_to_evp(ek, &key, err) < 0)
+    return -1;
+  unsigned char *der = NULL;
+  int n = i2d_PUBKEY(key, &der);
+  EVP_PKEY_free(key);
+  if (n <= 0)
+    return dj_error(err, 0, "EK: cannot encode its public key");
+  uint8_t d[32];
+  SHA256(der, (size_t) n, d);
+  OPENSSL_free(der);
+  dj_vhex(d, 32, out);
+  return 0;
+}
 
 int dj_vjson_members(json_t *obj, const char *path, const char *const *allowed, dj_err *err)
 {
@@ -223,8 +251,7 @@ int dj_vconfig_digest(json_t *config, char out[72], dj_err *err)
   uint8_t d[32];
   SHA256((const uint8_t *) s, strlen(s), d);
   strcpy(out, "sha256:");
-  for (int i = 0; i < 32; i++)
-    snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+  dj_vhex(d, 32, out + 7);
   return 0;
 }
 

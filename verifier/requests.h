@@ -21,6 +21,11 @@
 #define DJ_VMAX_LAYERS 256
 #define DJ_VMAX_INVENTORY 10000
 
+/* Lowercase hex of n bytes into out (2n + 1 bytes). */
+void dj_vhex(const uint8_t *b, size_t n, char *out);
+/* A node's id: SHA-256 (hex) of its EK's SubjectPublicKeyInfo DER. */
+int dj_vnode_id(const TPMT_PUBLIC *ek, char out[65], dj_err *err);
+
 /* Refuse members not in allowed (NULL-terminated). */
 int dj_vjson_members(json_t *obj, const char *path, const char *const *allowed, dj_err *err);
 /* A required string of 1..max bytes, printable ASCII (ids, names, sites). */
