@@ -536,6 +536,7 @@ func main() {
 		rts = append(rts, &runtime{name: name, bin: bin, root: filepath.Join(work, "root-"+name)})
 	}
 	results := map[string]map[string]error{}
+	owner := map[string]string{} // container id -> runtime name
 	n := 0
 	failed := 0
 	for _, c := range checks {
@@ -544,6 +545,7 @@ func main() {
 			seq++
 			e := &env{rt: rt, rootfs: rootfs, id: fmt.Sprintf("c%d-%d", os.Getpid(), seq)}
 			e.work = filepath.Join(work, e.id)
+			owner[e.id] = rt.name
 			os.MkdirAll(filepath.Join(e.work, "out"), 0o755)
 			// the shared root bound into the bundle (in the driver's private mount namespace)
 			os.MkdirAll(filepath.Join(e.work, "rootfs"), 0o755)
@@ -575,6 +577,17 @@ func main() {
 			}
 			fmt.Println()
 		}
+	}
+	// nothing of any check is left: every cgroup of this run's ids is gone (delete --force ran)
+	leaves, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/*/dj-conformance/c%d-*", os.Getpid()))
+	for _, l := range leaves {
+		id := filepath.Base(l)
+		name := owner[id]
+		fmt.Printf("# cgroup left by %s (%s): %s\n", name, id, l)
+		if name == "donjon" {
+			failed++
+		}
+		syscall.Rmdir(l)
 	}
 	fmt.Printf("\n| check |")
 	for _, rt := range rts {
