@@ -99,6 +99,15 @@ Test(podman, detached_exec_stop_rm_with_limits)
   cr_expect(has(PR.out, "in-exec\n33\n67108864"), "exec output (limits as seen inside): %s", PR.out);
   podman("exec %s sh -c 'exit 5'", id);
   cr_expect_eq(PR.status, 5, "exec's exit status: %s", PR.err);
+  /* podman's seccomp profile keeps no_new_privs off: a user other than root needs the filter
+   * loaded with CAP_SYS_ADMIN raised (docs/sandbox.md) */
+  podman("exec --user 1000 %s sh -c 'id -u; grep Seccomp: /proc/self/status'", id);
+  cr_expect_eq(PR.status, 0, "exec --user: %s", PR.err);
+  cr_expect(has(PR.out, "1000\nSeccomp:\t2"), "%s", PR.out);
+  /* exec -t: conmon hands donjon a console socket */
+  podman("exec -t %s sh -c 'tty; echo exec-tty-ok'", id);
+  cr_expect_eq(PR.status, 0, "exec -t: %s", PR.err);
+  cr_expect(has(PR.out, "/dev/pts/") && has(PR.out, "exec-tty-ok"), "%s", PR.out);
   podman("ps --format '{{.ID}} {{.Status}}'%s", "");
   cr_expect(has(PR.out, "Up"), "%s", PR.out);
   podman("stop -t 1 %s", id);
