@@ -71,6 +71,9 @@ Test(podman, run_rm)
   podman("run --rm --network none " ULIMITS " --rootfs %s/rootfs sh -c 'echo hello from donjon; exit 3'", T);
   cr_expect_eq(PR.status, 3, "exit status not passed through: %d\n%s", PR.status, PR.err);
   cr_expect(has(PR.out, "hello from donjon"), "stdout: %s\nstderr: %s", PR.out, PR.err);
+  podman("run --rm --network none --user 1000:1000 " ULIMITS " --rootfs %s/rootfs id -u", T);
+  cr_expect_eq(PR.status, 0, "run --user: %s", PR.err);
+  cr_expect_str_eq(PR.out, "1000\n", "%s", PR.err);
 }
 
 Test(podman, rlimits_above_the_host_are_named)
