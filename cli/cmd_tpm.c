@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "attest/codes.h"
@@ -350,13 +351,27 @@ static int cmd_info(struct tpm_opts *o, dj_err *err)
     bool match = dj_tpm_ek_create(&tpm, (enum dj_ek_kind) k, &ek, &ekpub, &e) == 0 &&
                  dj_ekcert_match_public(x, &ekpub.publicArea, &e) == 0;
     dj_tpm_flush(&tpm, &ek);
+    /* What the operator's inventory and the verifier name the node by: SHA-256 of the EK's
+     * SubjectPublicKeyInfo, here from the certificate (docs/protocol.md §7). */
+    char digest[80] = "";
+    unsigned char *spki = NULL;
+    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+    if (spki_len > 0) {
+      uint8_t d[32];
+      SHA256(spki, (size_t) spki_len, d);
+      strcpy(digest, "sha256:");
+      for (int i = 0; i < 32; i++)
+        snprintf(digest + 7 + 2 * i, 3, "%02x", d[i]);
+    }
+    OPENSSL_free(spki);
     X509_free(x);
     char idx[16];
     snprintf(idx, sizeof idx, "0x%08x", dj_ek_cert_index((enum dj_ek_kind) k));
-    json_array_append_new(certs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "kind",
+    json_array_append_new(certs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "kind",
                                            dj_ek_kind_name((enum dj_ek_kind) k), "nv_index", idx, "subject", c.subject,
                                            "issuer", c.issuer, "key_type", c.key_type, "manufacturer", c.manufacturer,
-                                           "model", c.model, "version", c.version, "ek_matches", match));
+                                           "model", c.model, "version", c.version, "ek_matches", match,
+                                           "ek_digest", digest));
   }
   json_object_set_new(j, "ek_certificates", certs);
   ESYS_TR h = ESYS_TR_NONE;

@@ -187,6 +187,16 @@ Test(cli, info_fields_and_the_configurable_ak_handle)
     cr_assert_neq(jstr(cert, "version")[0], '\0');
     cr_assert(json_is_true(json_object_get(cert, "ek_matches")), "%s", out);
   }
+  /* ek_digest: SHA-256 of the certificate's public key (DER SubjectPublicKeyInfo), as openssl sees it */
+  char ekd[80];
+  snprintf(ekd, sizeof ekd, "%s", jstr(json_array_get(certs, 0), "ek_digest"));
+  cr_assert_eq(sh("tpm2_nvread -C o -o ek.der 0x01c00002 >/dev/null 2>&1 && openssl x509 -inform DER -in ek.der -pubkey "
+                  "-noout | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64"),
+               0, "%s", out);
+  out[strcspn(out, "\n")] = '\0';
+  cr_assert_str_eq(ekd + strlen("sha256:"), out);
+  cr_assert_eq(strncmp(ekd, "sha256:", 7), 0, "%s", ekd);
+  cr_assert(jstr(json_array_get(certs, 1), "ek_digest")[0] != '\0');
   cr_assert(json_is_null(json_object_get(j, "ak_handle")), "no AK yet: %s", out);
   json_decref(j);
 
