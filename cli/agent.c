@@ -9,10 +9,13 @@ static const struct dj_cli_command commands[] = {
   { "tpm", dj_cmd_tpm, "TPM evidence: info, quote, check-quote, extend", false },
   { "node", dj_cmd_node, "enrol this node's TPM with the verifier (node enroll)", false },
   { "attest", dj_cmd_attest, "attest to the verifier and receive the keys it releases", false },
-  { "launch", dj_cmd_launch, "run an encrypted image in the confidential jail once the verifier releases its keys", false },
+  { "create", dj_cmd_confidential_create, "create a confidential pod (donjon create of an org.donjon.image config)",
+    false },
+  { "launch", dj_cmd_launch, "run an encrypted image in the confidential jail once the verifier releases its keys",
+    false },
 };
 
 int main(int argc, char **argv)
 {
-  return dj_cli_main(argc, argv, commands, sizeof commands / sizeof commands[0]);
+  return dj_cli_main(argc, argv, commands, sizeof commands / sizeof commands[0], true);
 }

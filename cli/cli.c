@@ -62,18 +62,35 @@ int dj_cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 /* donjon-agent sits next to donjon (build tree, or an install in one directory), else in libexec. */
-static int exec_agent(char **argv)
+/* The directory of the donjon binary as started: after the re-exec from a detached read-only copy,
+ * /proc/self/exe no longer names it, so it is kept in the environment across that exec. */
+#define BINDIR_ENV "_DONJON_BINDIR"
+
+static bool self_dir(char *out, size_t size)
+{
+  const char *kept = getenv(BINDIR_ENV);
+  if (kept != NULL && *kept == '/') {
+    snprintf(out, size, "%s", kept);
+    return true;
+  }
+  ssize_t n = readlink("/proc/self/exe", out, size - 1);
+  if (n <= 0)
+    return false;
+  out[n] = '\0';
+  char *slash = strrchr(out, '/');
+  if (slash == NULL)
+    return false;
+  *slash = '\0';
+  return true;
+}
+
+int dj_cli_exec_agent(char **argv)
 {
   char self[PATH_MAX], path[PATH_MAX + 32];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash != NULL) {
-      *slash = '\0';
-      snprintf(path, sizeof path, "%s/donjon-agent", self);
-      execv(path, argv);
-    }
+  if (self_dir(self, sizeof self)) {
+    snprintf(path, sizeof path, "%s/donjon-agent", self);
+    unsetenv(BINDIR_ENV);
+    execv(path, argv);
   }
   execv(DJ_LIBEXECDIR "/donjon-agent", argv);
   fprintf(stderr, "donjon: %s: cannot run donjon-agent (next to donjon or in %s): %s\n", argv[0],
@@ -81,9 +98,9 @@ static int exec_agent(char **argv)
   return 127;
 }
 
-int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, size_t n_commands)
+int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, size_t n_commands, bool agent)
 {
-  struct dj_cli cli = { .root = "/run/donjon", .log_format = DJ_LOG_TEXT };
+  struct dj_cli cli = { .root = "/run/donjon", .log_format = DJ_LOG_TEXT, .argc = argc, .argv = argv };
   enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_SYSTEMD, OPT_ROOTLESS, OPT_CRIU };
   static const struct option opts[] = {
     { "root", required_argument, NULL, OPT_ROOT },
@@ -146,10 +163,15 @@ int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, si
     return 2;
   }
   if (cmd->run == NULL)
-    return exec_agent(argv);
+    return dj_cli_exec_agent(argv);
   /* A command that enters a container runs from a copy of donjon the container cannot write
    * (CVE-2019-5736); this execs again with the same arguments when needed. */
-  dj_reexec_maybe(argc, argv);
+  if (!agent) {
+    char dir[PATH_MAX];
+    if (!dj_reexec_is_sealed() && dj_reexec_needed(argc, argv) && self_dir(dir, sizeof dir))
+      setenv(BINDIR_ENV, dir, 1);
+    dj_reexec_maybe(argc, argv);
+  }
 
   int log_fd = -1;
   if (cli.log_file != NULL) {

@@ -22,6 +22,8 @@ struct dj_cli {
   bool debug;
   bool systemd_cgroup;
   bool rootless;
+  int argc;                  /* the whole command line, global options included */
+  char **argv;
 };
 
 struct dj_cli_command {
@@ -31,9 +33,13 @@ struct dj_cli_command {
   bool in_agent;             /* in donjon: run by donjon-agent (run is NULL here) */
 };
 
-/* Parse the global options, then run the named command of the table. */
-int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, size_t n_commands);
+/* Parse the global options, then run the named command of the table. agent: donjon-agent, whose
+ * commands never enter a container themselves (its create and launch run donjon for that), so it
+ * never re-executes from a sealed copy. */
+int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, size_t n_commands, bool agent);
 
+/* Run donjon-agent (next to this binary, else in libexec) with argv; returns only on failure. */
+int dj_cli_exec_agent(char **argv);
 /* Report a failure: "donjon: MSG" on stderr (and the log, if one was asked for). Returns the
  * exit status to use (1). */
 int dj_cli_fail(const dj_err *err);
@@ -51,5 +57,6 @@ int dj_cmd_tpm(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_node(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_attest(struct dj_cli *cli, int argc, char **argv);
 int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv);
+int dj_cmd_confidential_create(struct dj_cli *cli, int argc, char **argv);
 
 #endif

@@ -28,7 +28,8 @@ static void usage(FILE *f)
           "Any failure names its step and, for a denial, the verifier's reasons. Nothing is left behind.\n"
           "\n"
           "  IMAGE-REF          oci:DIR[:TAG] or oci-archive:FILE[:TAG]\n"
-          "  --verifier URL     https://HOST:PORT (default $DONJON_VERIFIER)\n"
+          "  --verifier URL     https://HOST:PORT (default: $DONJON_VERIFIER, or \"verifier\" in the node's\n"
+          "                     settings, " DJ_NODE_CONFIG_DEFAULT " or $DONJON_NODE_CONFIG; docs/launch.md)\n"
           "  --ca CERT          CA of the verifier's certificate (default $DONJON_VERIFIER_CA)\n"
           "  --key ID           a key of the tenant's: a secret, delivered as the file\n"
           "                     " DJ_LAUNCH_SECRETS_DIR "/ID, or the key (KEK) the image's layers are\n"
@@ -62,8 +63,10 @@ int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv)
   };
   struct dj_launch_opts o = { .profile = "confidential", .state_root = cli->root };
   dj_node_defaults(&o.node);
-  o.vc.url = getenv("DONJON_VERIFIER");
-  o.vc.ca = getenv("DONJON_VERIFIER_CA");
+  dj_err err = { 0 };
+  /* The node's settings (verifier, TPM...), then the flags. */
+  if (dj_node_config_load(NULL, &o.vc, &o.node, &o.allow_swap, &err) < 0)
+    return dj_cli_fail(&err);
   int c;
   while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
     uint64_t v;
@@ -114,7 +117,6 @@ int dj_cmd_launch(struct dj_cli *cli, int argc, char **argv)
   if (!cli->debug)
     setenv("TSS2_LOG", "all+NONE", 0); /* tpm2-tss logs to stderr by itself; our errors say what failed */
   struct dj_launch_result r;
-  dj_err err = { 0 };
   int rc = dj_launch(&o, &r, &err);
   if (o.on_step != NULL) {
     fprintf(stderr, "donjon launch: times (ms):");

@@ -1,5 +1,11 @@
 /* donjon run|create [--bundle DIR] [--pid-file FILE] [--console-socket S] [--preserve-fds N] [--no-pivot]
- *                    [--no-new-keyring] ID */
+ *                    [--no-new-keyring] ID
+ *
+ * The orchestrator plugin (docs/launch.md): a config annotated org.donjon.profile=confidential gets
+ * the confidential profile on top (tighten only); one annotated org.donjon.image=IMAGE-REF is a
+ * confidential pod: create hands it to donjon-agent, which attests, decrypts the image into a
+ * private tmpfs and runs create again on that bundle with --confidential-bundle naming the
+ * orchestrator's own (recorded as the container's bundle). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -10,9 +16,12 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_lifecycle.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "sandbox/container.h"
 #include "sandbox/notify.h"
+#include "sandbox/profile.h"
+#include "sandbox/spec.h"
 
 static void run_usage(FILE *out, bool create)
 {
@@ -35,7 +44,7 @@ static void run_usage(FILE *out, bool create)
 static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
 {
   const char *cmd = create ? "create" : "run";
-  enum { OPT_PID_FILE = 256, OPT_PRESERVE, OPT_NO_PIVOT, OPT_NO_KEYRING, OPT_CONSOLE };
+  enum { OPT_PID_FILE = 256, OPT_PRESERVE, OPT_NO_PIVOT, OPT_NO_KEYRING, OPT_CONSOLE, OPT_CONFIDENTIAL };
   static const struct option opts[] = {
     { "bundle", required_argument, NULL, 'b' },
     { "pid-file", required_argument, NULL, OPT_PID_FILE },
@@ -43,10 +52,11 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
     { "no-pivot", no_argument, NULL, OPT_NO_PIVOT },
     { "no-new-keyring", no_argument, NULL, OPT_NO_KEYRING },
     { "console-socket", required_argument, NULL, OPT_CONSOLE },
+    { "confidential-bundle", required_argument, NULL, OPT_CONFIDENTIAL },
     { "help", no_argument, NULL, 'h' },
     { 0 },
   };
-  const char *bundle = ".";
+  const char *bundle = ".", *orchestrator_bundle = NULL;
   struct dj_run_opts ro = { .state_root = cli->root };
   int c;
   while ((c = getopt_long(argc, argv, "+b:h", opts, NULL)) != -1) {
@@ -63,6 +73,7 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
     case OPT_NO_PIVOT: ro.no_pivot = true; break;
     case OPT_NO_KEYRING: ro.no_new_keyring = true; break;
     case OPT_CONSOLE: ro.console_socket = optarg; break;
+    case OPT_CONFIDENTIAL: orchestrator_bundle = optarg; break;
     case 'h': run_usage(stdout, create); return 0;
     default: return dj_cli_usage(cmd, "unknown option");
     }
@@ -86,9 +97,41 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
       dj_parse_u64(listen_pid, &lpid) == 0 && lpid == (uint64_t) getpid())
     ro.listen_fds = (int) nlisten;
 
-  _cleanup_spec_ struct dj_spec *spec = NULL;
-  if (dj_spec_load(bundle_abs, &spec, &err) < 0)
+  _cleanup_json_ json_t *doc = NULL;
+  if (dj_spec_load_doc(bundle_abs, &doc, &err) < 0)
     return dj_cli_fail(&err);
+  json_t *annotations = json_object_get(doc, "annotations");
+  if (json_object_get(annotations, DJ_LAUNCH_IMAGE_ANNOTATION) != NULL && orchestrator_bundle == NULL) {
+    if (!create) {
+      dj_error(&err, 0, "config.json: annotations.%s: a confidential image is run by 'donjon create' (an "
+                        "orchestrator) or 'donjon launch', not by run", DJ_LAUNCH_IMAGE_ANNOTATION);
+      return dj_cli_fail(&err);
+    }
+    return dj_cli_exec_agent(cli->argv); /* attest, decrypt, then create again (cli/cmd_confidential.c) */
+  }
+  if (orchestrator_bundle != NULL) {
+    if (!create)
+      return dj_cli_usage(cmd, "--confidential-bundle is create's");
+    if (realpath(orchestrator_bundle, bundle_abs) == NULL) {
+      dj_error(&err, errno, "--confidential-bundle %s", orchestrator_bundle);
+      return dj_cli_fail(&err);
+    }
+  }
+  const char *profile = json_string_value(json_object_get(annotations, DJ_PROFILE_ANNOTATION));
+  if (profile != NULL && strcmp(profile, "confidential") != 0) {
+    dj_error(&err, 0, "config.json: annotations.%s: unknown profile \"%s\" (confidential)", DJ_PROFILE_ANNOTATION,
+             profile);
+    return dj_cli_fail(&err);
+  }
+  if (profile != NULL && dj_profile_apply_confidential(doc, &err) < 0) { /* it rewrites the annotation */
+    dj_err_wrap(&err, "config.json: annotations.%s=confidential", DJ_PROFILE_ANNOTATION);
+    return dj_cli_fail(&err);
+  }
+  _cleanup_spec_ struct dj_spec *spec = NULL;
+  if (dj_spec_parse(doc, &spec, &err) < 0) {
+    dj_err_wrap(&err, "config.json");
+    return dj_cli_fail(&err);
+  }
   if (create) {
     /* sd_notify through the container, as runc does (sandbox/notify.h) */
     const char *notify = getenv("NOTIFY_SOCKET");

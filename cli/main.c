@@ -28,5 +28,5 @@ static const struct dj_cli_command commands[] = {
 
 int main(int argc, char **argv)
 {
-  return dj_cli_main(argc, argv, commands, sizeof commands / sizeof commands[0]);
+  return dj_cli_main(argc, argv, commands, sizeof commands / sizeof commands[0], false);
 }

@@ -15,6 +15,7 @@
 #include "images/layout.h"
 #include "images/ocicrypt.h"
 #include "launch/launch_internal.h"
+#include "sandbox/profile.h"
 
 static const char *const step_names[DJ_STEP_COUNT] = {
   [DJ_STEP_PREPARE] = "prepare", [DJ_STEP_MEASURE] = "measure", [DJ_STEP_CHALLENGE] = "challenge",
@@ -53,6 +54,7 @@ struct launch {
   struct dj_vattest_args args;
   int sigfd;
   bool tmpfs, created;
+  double t;                        /* when the current step began */
   struct dj_runtime rt;
   char id[80];
 };
@@ -194,61 +196,80 @@ static void launch_release(struct launch *l)
     close(l->sigfd);
 }
 
-static int run_steps(struct launch *l, dj_err *err)
+static void step(struct launch *l, enum dj_launch_step s)
+{
+  double t = now_ms();
+  l->r->ms[l->r->failed_step] += t - l->t;
+  l->t = t;
+  l->r->failed_step = s;
+  if (l->o->on_step != NULL)
+    l->o->on_step(l->o->step_ctx, s);
+}
+
+/* Steps 1-4, shared by the launch and the orchestrator plugin: base is the orchestrator's config
+ * (NULL: made from the image). The bundle is left in the private tmpfs. */
+static int confidential_prepare(struct launch *l, json_t *base, dj_err *err)
 {
   const struct dj_launch_opts *o = l->o;
   struct dj_launch_result *r = l->r;
-  double t = now_ms();
-#define STEP(s)                                   \
-  do {                                            \
-    double t_ = now_ms();                         \
-    r->ms[r->failed_step] += t_ - t;              \
-    t = t_;                                       \
-    r->failed_step = (s);                         \
-    if (interrupted(l, err) < 0)                  \
-      return -1;                                  \
-    if (o->on_step != NULL)                       \
-      o->on_step(o->step_ctx, (s));               \
-  } while (0)
+  l->t = now_ms();
   r->failed_step = DJ_STEP_PREPARE;
   if (o->on_step != NULL)
     o->on_step(o->step_ctx, DJ_STEP_PREPARE);
   if (dj_launch_harden(o->allow_swap, err) < 0 ||
-      dj_workload_build(o->image, o->profile, NULL, o->args, o->n_args, &l->w, err) < 0 || attest_args(l, err) < 0)
+      dj_workload_build(o->image, o->profile, base, o->args, o->n_args, &l->w, err) < 0 || attest_args(l, err) < 0)
     return -1;
-  STEP(DJ_STEP_MEASURE);
-  if (measure(l, err) < 0)
+  step(l, DJ_STEP_MEASURE);
+  if (interrupted(l, err) < 0 || measure(l, err) < 0)
     return -1;
-  STEP(DJ_STEP_ATTEST);
+  step(l, DJ_STEP_ATTEST);
   struct dj_vattest_result res;
-  if (dj_vclient_open(&o->vc, &l->vc, err) < 0 || attest_once(l, &res, true, err) < 0)
+  if (interrupted(l, err) < 0 || dj_vclient_open(&o->vc, &l->vc, err) < 0 || attest_once(l, &res, true, err) < 0)
     return -1;
-  t = now_ms(); /* attest_once accounted for challenge, quote and attest */
+  l->t = now_ms(); /* attest_once accounted for challenge, quote and attest */
   if (!res.allowed) {
     r->denied = true;
     r->reasons = dj_vclient_reasons(res.answer);
     dj_vattest_result_free(&res);
     return dj_error(err, 0, "denied by the verifier: %s", r->reasons ? r->reasons : "no reason given");
   }
-  STEP(DJ_STEP_UNPACK);
-  int signo = 0, rc = dj_launch_private_tmpfs(err);
+  step(l, DJ_STEP_UNPACK);
+  int signo = 0, rc = interrupted(l, err);
+  if (rc == 0)
+    rc = dj_launch_private_tmpfs(err);
   if (rc == 0) {
     l->tmpfs = true;
     rc = dj_launch_bundle_make(&l->w, &res, o->n_keys > 0, l->sigfd, &signo, err);
   }
   dj_vattest_result_free(&res); /* the released keys and layer keys are wiped here */
-  if (rc < 0)
-    return -1;
-  STEP(DJ_STEP_START);
-  pid_t init = 0;
-  if (start(l, &init, err) < 0)
-    return -1;
-  STEP(DJ_STEP_RUN);
-  const struct dj_reattest ra = { .every_s = o->reattest_s, .attest = reattest, .ctx = l };
-  rc = dj_runtime_supervise(&l->rt, init, l->sigfd, &ra, r, err);
-  r->ms[DJ_STEP_RUN] += now_ms() - t;
   return rc;
-#undef STEP
+}
+
+static int run_steps(struct launch *l, dj_err *err)
+{
+  if (confidential_prepare(l, NULL, err) < 0)
+    return -1;
+  step(l, DJ_STEP_START);
+  pid_t init = 0;
+  if (interrupted(l, err) < 0 || start(l, &init, err) < 0)
+    return -1;
+  step(l, DJ_STEP_RUN);
+  const struct dj_reattest ra = { .every_s = l->o->reattest_s, .attest = reattest, .ctx = l };
+  int rc = dj_runtime_supervise(&l->rt, init, l->sigfd, &ra, l->r, err);
+  l->r->ms[DJ_STEP_RUN] += now_ms() - l->t;
+  return rc;
+}
+
+/* Signals are read from a signalfd, so that every step can end cleanly. */
+static int signals_block(struct launch *l, dj_err *err)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s = 0, sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD }; s < 5; s++)
+    sigaddset(&set, sigs[s]);
+  if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || (l->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+    return dj_error(err, errno, "signals");
+  return 0;
 }
 
 int dj_launch(const struct dj_launch_opts *o, struct dj_launch_result *r, dj_err *err)
@@ -265,18 +286,101 @@ int dj_launch(const struct dj_launch_opts *o, struct dj_launch_result *r, dj_err
              rnd[5], rnd[6], rnd[7]);
   }
   l.rt = (struct dj_runtime){ .donjon = dj_runtime_binary(o->donjon), .root = o->state_root, .id = l.id };
-  /* Signals are read from a signalfd, so that every step can end cleanly; the container's init
-   * becomes our child when `donjon create` exits. */
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s = 0, sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD }; s < 5; s++)
-    sigaddset(&set, sigs[s]);
-  if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || (l.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-      prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return dj_error(err, errno, "launch: signals");
+  /* The container's init becomes our child when `donjon create` exits. */
+  if (signals_block(&l, err) < 0)
+    return dj_err_wrap(err, "launch");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    close(l.sigfd);
+    return dj_error(err, errno, "launch: prctl PR_SET_CHILD_SUBREAPER");
+  }
   int rc = run_steps(&l, err);
   if (rc < 0)
     dj_err_wrap(err, "launch: %s", dj_launch_step_name(r->failed_step));
   launch_release(&l);
   return rc;
+}
+
+/* ---- the orchestrator plugin ------------------------------------------------------------------ */
+
+/* Is argv[i] the bundle option (-b DIR, -bDIR, --bundle DIR, --bundle=DIR)? *skip: how many words. */
+static bool bundle_arg(char **argv, int i, int argc, int *skip)
+{
+  const char *a = argv[i];
+  if (strcmp(a, "-b") == 0 || strcmp(a, "--bundle") == 0) {
+    *skip = i + 1 < argc ? 2 : 1;
+    return true;
+  }
+  *skip = 1;
+  return strncmp(a, "--bundle=", 9) == 0 || (strncmp(a, "-b", 2) == 0 && a[2] != '\0' && a[1] != '-');
+}
+
+static int keys_from(const char *list, struct dj_launch_opts *o, char *buf, size_t size, dj_err *err)
+{
+  snprintf(buf, size, "%s", list ? list : "");
+  char *save = NULL;
+  for (char *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+    while (*k == ' ')
+      k++;
+    if (*k == '\0')
+      continue;
+    if (o->n_keys == DJ_LAUNCH_MAX_KEYS)
+      return dj_error(err, 0, "annotations.%s: more than %d keys", DJ_LAUNCH_KEYS_ANNOTATION, DJ_LAUNCH_MAX_KEYS);
+    o->keys[o->n_keys++] = k;
+  }
+  return 0;
+}
+
+int dj_launch_create(struct dj_launch_create_opts *c, dj_err *err)
+{
+  struct dj_launch_result r = { 0 };
+  struct launch l = { .o = &c->launch, .r = &r, .sigfd = -1 };
+  char keybuf[4096];
+  _cleanup_json_ json_t *base = NULL;
+  _cleanup_free_ char *file = dj_xasprintf("%s/config.json", c->bundle);
+  if (dj_json_load_file(file, 4u << 20, &base, err) < 0)
+    return dj_err_wrap(err, "confidential create");
+  json_t *ann = json_object_get(base, "annotations");
+  const char *image = json_string_value(json_object_get(ann, DJ_LAUNCH_IMAGE_ANNOTATION));
+  const char *colon = image ? strchr(image, ':') : NULL;
+  if (image == NULL || colon == NULL || colon[1] != '/')
+    return dj_error(err, 0, "confidential create: config.json: annotations.%s: expected oci:/ABSOLUTE/DIR[:TAG] or "
+                    "oci-archive:/ABSOLUTE/FILE[:TAG], got \"%s\"", DJ_LAUNCH_IMAGE_ANNOTATION, image ? image : "");
+  c->launch.image = image;
+  if (keys_from(json_string_value(json_object_get(ann, DJ_LAUNCH_KEYS_ANNOTATION)), &c->launch, keybuf,
+                sizeof keybuf, err) < 0 ||
+      signals_block(&l, err) < 0)
+    return dj_err_wrap(err, "confidential create");
+  int rc = confidential_prepare(&l, base, err);
+  if (rc < 0) {
+    dj_err_wrap(err, "confidential create: %s", dj_launch_step_name(r.failed_step));
+    launch_release(&l);
+    dj_launch_result_free(&r);
+    return -1;
+  }
+  /* The runtime's own command line, on the prepared bundle, recording the orchestrator's. */
+  char **argv = dj_xcalloc((size_t) c->argc + 8, sizeof *argv);
+  int n = 0;
+  for (int i = 0; i <= c->cmd_index; i++)
+    argv[n++] = c->argv[i];
+  argv[n++] = "--confidential-bundle";
+  argv[n++] = (char *) c->bundle;
+  argv[n++] = "--bundle";
+  argv[n++] = DJ_LAUNCH_MOUNTPOINT;
+  for (int i = c->cmd_index + 1, skip; i < c->argc; i += skip)
+    if (!bundle_arg(c->argv, i, c->argc, &skip))
+      argv[n++] = c->argv[i];
+  argv[n] = NULL;
+  const char *donjon = dj_runtime_binary(c->launch.donjon);
+  dj_workload_free(&l.w);
+  dj_vclient_close(l.vc);
+  l.vc = NULL;
+  close(l.sigfd);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execv(donjon, argv);
+  dj_error(err, errno, "confidential create: exec %s", donjon);
+  free(argv);
+  dj_launch_tmpfs_release();
+  return -1;
 }

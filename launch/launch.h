@@ -82,15 +82,20 @@ int dj_launch(const struct dj_launch_opts *o, struct dj_launch_result *r, dj_err
  * execs `donjon create` on the prepared bundle, with the orchestrator's own arguments. Returns
  * only on failure. */
 struct dj_launch_create_opts {
-  struct dj_vclient_opts vc;
-  struct dj_node node;
-  const char *id;
+  struct dj_launch_opts launch;    /* vc, node, allow_swap, donjon (image and keys: the annotations) */
   const char *bundle;              /* the orchestrator's bundle (absolute) */
-  char **create_argv;              /* the runtime's arguments to pass on (global options, create's) */
-  const char *donjon;
-  bool allow_swap;
+  int argc;                        /* the runtime's whole command line, global options included: */
+  char **argv;                     /*   passed on, with the prepared bundle */
+  int cmd_index;                   /* argv[cmd_index] is "create" */
 };
-int dj_launch_create(const struct dj_launch_create_opts *o, dj_err *err);
+int dj_launch_create(struct dj_launch_create_opts *o, dj_err *err);
+
+/* The node's settings for both (launch/nodeconf.c): DJ_NODE_CONFIG_DEFAULT or file (or
+ * $DONJON_NODE_CONFIG), then DONJON_VERIFIER, DONJON_VERIFIER_CA, DONJON_TPM. A missing default
+ * file is not an error. */
+#define DJ_NODE_CONFIG_DEFAULT "/etc/donjon/node.json"
+int dj_node_config_load(const char *file, struct dj_vclient_opts *vc, struct dj_node *node, bool *allow_swap,
+                        dj_err *err);
 
 /* ---- pieces, exposed for the tests ------------------------------------------------------------ */
 

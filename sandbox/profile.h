@@ -24,6 +24,10 @@
 #include "common/err.h"
 
 #define DJ_PROFILE_ANNOTATION "org.donjon.profile"
+/* The orchestrator plugin's annotations (docs/launch.md): the encrypted image a confidential pod
+ * runs instead of the orchestrator's rootfs, and the keys its launch asks for (ID[,ID]). */
+#define DJ_LAUNCH_IMAGE_ANNOTATION "org.donjon.image"
+#define DJ_LAUNCH_KEYS_ANNOTATION "org.donjon.attest.keys"
 #define DJ_PROFILE_HOST_ID_BASE 100000u        /* container id 0 is this host id */
 #define DJ_PROFILE_ID_RANGE 65536u
 #define DJ_PROFILE_MEMORY_LIMIT (1ll << 30)     /* bytes; swap limit is the same: no extra swap */

@@ -552,14 +552,23 @@ int dj_spec_parse(json_t *doc, struct dj_spec **out, dj_err *err)
   return 0;
 }
 
-int dj_spec_load(const char *bundle_dir, struct dj_spec **out, dj_err *err)
+int dj_spec_load_doc(const char *bundle_dir, json_t **doc, dj_err *err)
 {
   _cleanup_free_ char *file = dj_xasprintf("%s/config.json", bundle_dir);
-  _cleanup_json_ json_t *doc = NULL;
   _cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     return dj_error(err, errno, "config.json: open %s", file);
-  if (dj_json_load_fd(fd, DJ_SPEC_MAX_SIZE, &doc, err) < 0 || dj_spec_parse(doc, out, err) < 0)
+  if (dj_json_load_fd(fd, DJ_SPEC_MAX_SIZE, doc, err) < 0)
+    return dj_err_wrap(err, "config.json");
+  return 0;
+}
+
+int dj_spec_load(const char *bundle_dir, struct dj_spec **out, dj_err *err)
+{
+  _cleanup_json_ json_t *doc = NULL;
+  if (dj_spec_load_doc(bundle_dir, &doc, err) < 0)
+    return -1;
+  if (dj_spec_parse(doc, out, err) < 0)
     return dj_err_wrap(err, "config.json");
   return 0;
 }

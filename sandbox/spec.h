@@ -199,6 +199,9 @@ struct dj_spec {
 int dj_spec_parse(json_t *doc, struct dj_spec **out, dj_err *err);
 /* Load and parse bundle_dir/config.json (errors prefixed with "config.json"). */
 int dj_spec_load(const char *bundle_dir, struct dj_spec **out, dj_err *err);
+/* Only read bundle_dir/config.json as a document (bounded), for a caller that changes it before
+ * dj_spec_parse (the confidential profile of an annotated config). Errors say "config.json: ...". */
+int dj_spec_load_doc(const char *bundle_dir, json_t **doc, dj_err *err);
 void dj_spec_free(struct dj_spec *spec);
 void dj_spec_freep(struct dj_spec **spec);
 #define _cleanup_spec_ __attribute__((cleanup(dj_spec_freep)))

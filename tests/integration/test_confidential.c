@@ -201,8 +201,31 @@ static json_t *all_caps(void)
   return a;
 }
 
+/* The layer tests loosen the profile on purpose: without its annotation, which would tighten again. */
+static void drop_profile_annotation(void)
+{
+  json_object_del(json_object_get(B.config, "annotations"), "org.donjon.profile");
+}
+
+/* org.donjon.profile=confidential is a commitment: a config that carries it but was loosened is
+ * tightened back to the profile by the runtime. */
+Test(confidential, an_annotated_config_that_was_loosened_is_tightened_again)
+{
+  bundle_set(&B, "linux.seccomp", NULL);
+  bundle_set(&B, "process.capabilities.effective", all_caps());
+  bundle_set(&B, "process.capabilities.permitted", all_caps());
+  bundle_set(&B, "process.capabilities.bounding", all_caps());
+  bundle_set(&B, "process.noNewPrivileges", json_false());
+  bundle_sh(&B, "grep -E 'Seccomp:|CapEff|NoNewPrivs' /proc/self/status");
+  bundle_run(&B, &R, NULL);
+  cr_expect(has(R.out, "Seccomp:\t2"), "seccomp is not on: %s", R.out);
+  cr_expect(has(R.out, "CapEff:\t0000000000000000"), "capabilities are left: %s", R.out);
+  cr_expect(has(R.out, "NoNewPrivs:\t1"), "no_new_privs is off: %s", R.out);
+}
+
 Test(confidential, the_seccomp_layer_alone_denies_with_capabilities_present)
 {
+  drop_profile_annotation();
   const char *sets[] = { "bounding", "effective", "permitted" };
   for (size_t i = 0; i < 3; i++) {
     char path[64];
@@ -223,6 +246,7 @@ Test(confidential, the_seccomp_layer_alone_denies_with_capabilities_present)
 
 Test(confidential, the_capability_layer_alone_denies_with_seccomp_off)
 {
+  drop_profile_annotation();
   bundle_set(&B, "linux.seccomp", NULL);
   probe_all((const char *[]){ "mount", "unshare", "chroot", "clone-newns", "fsopen", "mknod-char", "settime",
                               "swapon", "acct", "reboot", NULL });
