@@ -167,6 +167,16 @@ static int make_console(void *arg, int rootfd, dj_err *err)
   return rc < 0 ? -1 : r->pty_slave;
 }
 
+struct sources {
+  const struct dj_spec *spec;
+  int *fds;
+};
+
+static void sources_closep(struct sources *s)
+{
+  dj_rootfs_sources_close(s->spec, s->fds);
+}
+
 static int init_setup(struct run *r, dj_err *err)
 {
   const struct dj_spec *spec = r->spec;
@@ -175,7 +185,12 @@ static int init_setup(struct run *r, dj_err *err)
 
   if (join_namespaces(r, err) < 0)
     return -1;
+  __attribute__((cleanup(sources_closep))) struct sources src = { spec, NULL };
   if (new_userns || dj_joined_userns_fd(r) >= 0) {
+    /* Still with the host's credentials: what the namespace's root could not reach (sandbox/rootfs.h) */
+    src.fds = dj_rootfs_sources_open(spec, r->opts->bundle, err);
+    if (src.fds == NULL)
+      return dj_err_wrap(err, "root filesystem");
     /* Become the namespace's root (if mapped) so that what we create is owned by it. */
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
       return dj_error(err, errno, "become root in the new user namespace (is container id 0 mapped?)");
@@ -203,6 +218,7 @@ static int init_setup(struct run *r, dj_err *err)
                                .userns = new_userns || dj_joined_userns_fd(r) >= 0, .console_fd = r->pty_slave,
                                .before_cgroup_mount = wait_joined, .arg = r,
                                .make_console = r->console_sock >= 0 ? make_console : NULL,
+                               .sources = src.fds,
                                .before_pivot = (dj_hooks_have(spec->hooks, DJ_HOOK_PRESTART) ||
                                                 dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_RUNTIME) ||
                                                 dj_hooks_have(spec->hooks, DJ_HOOK_CREATE_CONTAINER))

@@ -62,6 +62,40 @@ static int make_parent_private(const char *root, dj_err *err)
   }
 }
 
+int *dj_rootfs_sources_open(const struct dj_spec *spec, const char *bundle, dj_err *err)
+{
+  const struct dj_rootfs_opts o = { .bundle = bundle };
+  int *fds = dj_xmalloc((spec->n_mounts + 1) * sizeof *fds);
+  char path[PATH_MAX];
+  bundle_path(&o, spec->root_path != NULL ? spec->root_path : "rootfs", path, sizeof path);
+  fds[0] = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fds[0] < 0) {
+    dj_error(err, errno, "root.path %s", path);
+    free(fds);
+    return NULL;
+  }
+  for (size_t i = 0; i < spec->n_mounts; i++) {
+    const struct dj_mount *m = &spec->mounts[i];
+    fds[1 + i] = -1;
+    if (!m->bind || m->source == NULL)
+      continue;
+    bundle_path(&o, m->source, path, sizeof path);
+    /* a source that cannot be opened now is reported by the mount, with its name, as before */
+    fds[1 + i] = open(path, O_PATH | O_CLOEXEC);
+  }
+  return fds;
+}
+
+void dj_rootfs_sources_close(const struct dj_spec *spec, int *sources)
+{
+  if (sources == NULL)
+    return;
+  for (size_t i = 0; i < spec->n_mounts + 1; i++)
+    if (sources[i] >= 0)
+      close(sources[i]);
+  free(sources);
+}
+
 /* root.path bound onto itself (pivot_root needs a mount point); its fd is the root of every later
  * resolution. */
 static int root_open(const struct dj_spec *spec, const struct dj_rootfs_opts *opts, dj_err *err)
@@ -71,13 +105,16 @@ static int root_open(const struct dj_spec *spec, const struct dj_rootfs_opts *op
   /* Before the bind, so that the root mount is not cloned into a shared peer group. */
   if ((spec->rootfs_propagation & MS_SHARED) && make_parent_private(root, err) < 0)
     return dj_err_wrap(err, "linux.rootfsPropagation");
-  _cleanup_close_ int tree = dj_sys_open_tree(AT_FDCWD, root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  int at = opts->sources != NULL ? opts->sources[0] : AT_FDCWD;
+  const char *rel = opts->sources != NULL ? "" : root;
+  unsigned empty = opts->sources != NULL ? AT_EMPTY_PATH : 0;
+  _cleanup_close_ int tree = dj_sys_open_tree(at, rel, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | empty);
   if (tree < 0)
     return dj_error(err, errno, "root.path %s: open_tree", root);
   struct stat st;
   if (fstat(tree, &st) < 0 || !S_ISDIR(st.st_mode))
     return dj_error(err, ENOTDIR, "root.path %s", root);
-  if (dj_sys_move_mount(tree, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+  if (dj_sys_move_mount(tree, "", at, rel, MOVE_MOUNT_F_EMPTY_PATH | (empty ? MOVE_MOUNT_T_EMPTY_PATH : 0)) < 0)
     return dj_error(err, errno, "root.path %s: bind it onto itself", root);
   return dj_steal_fd(&tree);
 }
@@ -122,14 +159,14 @@ static int check_target(const struct dj_mount *m, int rootfd, int target, const 
                   "the other LXCFS files", what);
 }
 
-static int mount_bind(const struct dj_mount *m, int rootfd, const struct dj_rootfs_opts *opts, const char *what,
-                      dj_err *err)
+static int mount_bind(const struct dj_mount *m, int rootfd, const struct dj_rootfs_opts *opts, int prepared,
+                      const char *what, dj_err *err)
 {
   if (m->source == NULL)
     return dj_error(err, EINVAL, "%s: a bind mount needs a source", what);
   char src[PATH_MAX];
   bundle_path(opts, m->source, src, sizeof src);
-  _cleanup_close_ int srcfd = open(src, O_PATH | O_CLOEXEC);
+  _cleanup_close_ int srcfd = prepared >= 0 ? fcntl(prepared, F_DUPFD_CLOEXEC, 3) : open(src, O_PATH | O_CLOEXEC);
   struct stat st;
   if (srcfd < 0 || fstat(srcfd, &st) < 0)
     return dj_error(err, errno, "%s: open the source %s", what, src);
@@ -172,16 +209,17 @@ static int mount_fs(const struct dj_spec *spec, const struct dj_mount *m, int ro
   return dj_mount_attach(mfd, target, m->propagation, what, err);
 }
 
-static int mount_one(const struct dj_spec *spec, const struct dj_mount *m, int rootfd,
-                     const struct dj_rootfs_opts *opts, dj_err *err)
+static int mount_one(const struct dj_spec *spec, size_t i, int rootfd, const struct dj_rootfs_opts *opts,
+                     dj_err *err)
 {
+  const struct dj_mount *m = &spec->mounts[i];
   char what[PATH_MAX + 64];
   snprintf(what, sizeof what, "mount %s on %s", m->bind ? "bind" : (m->type ? m->type : "?"),
            m->destination ? m->destination : "?");
   if (m->destination == NULL || m->destination[0] != '/')
     return dj_error(err, EINVAL, "%s: the destination must be an absolute path", what);
   if (m->bind)
-    return mount_bind(m, rootfd, opts, what, err);
+    return mount_bind(m, rootfd, opts, opts->sources != NULL ? opts->sources[1 + i] : -1, what, err);
   if (m->type == NULL)
     return dj_error(err, EINVAL, "%s: no type", what);
   return mount_fs(spec, m, rootfd, opts, what, err);
@@ -368,7 +406,7 @@ int dj_rootfs_setup(const struct dj_spec *spec, const struct dj_rootfs_opts *opt
         return -1;
       cgroups_ready = true;
     }
-    if (mount_one(spec, &spec->mounts[i], rootfd, opts, err) < 0)
+    if (mount_one(spec, i, rootfd, opts, err) < 0)
       return dj_err_wrap(err, "mounts[%zu]", i);
   }
   if (!dev_is_bound(spec) && dj_devices_setup(spec, rootfd, opts->userns, err) < 0)

@@ -23,7 +23,18 @@ struct dj_rootfs_opts {
    * before it are made. NULL: nothing to wait for. */
   int (*before_cgroup_mount)(void *arg, dj_err *err);
   void *arg;
+  /* root.path and the bind mount sources opened while the init still had the host's credentials
+   * (dj_rootfs_sources_open): [0] the root, [1 + i] mounts[i]'s source or -1. NULL: opened by path
+   * during the setup. */
+  const int *sources;
 };
+
+/* In a new user namespace the init becomes the namespace's root, an unprivileged host id, before
+ * it mounts: an orchestrator's root and bind sources (podman's userdata, containerd's bundle) sit in
+ * 0700 directories that id cannot cross. So the init opens them (O_PATH) first, as runc opens mount
+ * sources before it leaves the host's credentials. Returns the array for dj_rootfs_opts.sources. */
+int *dj_rootfs_sources_open(const struct dj_spec *spec, const char *bundle, dj_err *err);
+void dj_rootfs_sources_close(const struct dj_spec *spec, int *sources);
 
 /* Make the root, every mount, /dev and the devices, the console, masked and read-only paths,
  * then pivot into it and detach the old root; root.readonly last. Afterwards "/" is the

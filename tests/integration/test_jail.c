@@ -173,6 +173,34 @@ Test(jail, user_namespace_maps_ids)
   assert_out("\n0\n");
 }
 
+static void add_bind(const char *dest, const char *src, json_t *opts)
+{
+  json_array_append_new(bundle_get(&B, "mounts"),
+                        json_pack("{s:s,s:s,s:s,s:o}", "destination", dest, "type", "bind", "source", src, "options", opts));
+}
+
+/* As an orchestrator lays them out (podman's userdata, containerd's bundles): the root and a bind
+ * source under 0700 directories of host root, which the namespace's root (host id 200000) cannot
+ * cross. donjon opens them before the init leaves the host's credentials, as runc does. */
+Test(jail, user_namespace_reaches_a_root_and_binds_in_0700_directories)
+{
+  const char *names[] = { "pid", "network", "ipc", "uts", "mount", "user", NULL };
+  bundle_set(&B, "linux.namespaces", ns_list(names));
+  bundle_set(&B, "linux.uidMappings", json_pack("[{s:i,s:i,s:i}]", "containerID", 0, "hostID", 200000, "size", 65536));
+  bundle_set(&B, "linux.gidMappings", json_pack("[{s:i,s:i,s:i}]", "containerID", 0, "hostID", 200000, "size", 65536));
+  char cmd[4096], src[512];
+  snprintf(src, sizeof src, "%s/private/userdata/hostname", B.dir);
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/private/userdata && echo from-the-orchestrator > %s && chmod 700 %s/private %s/private/userdata",
+           B.dir, src, B.dir, B.dir);
+  cr_assert_eq(system(cmd), 0);
+  add_bind("/etc/group", src, json_pack("[s,s]", "bind", "ro")); /* a mount point the image has */
+  chmod(B.dir, 0700);
+  run_sh("cat /etc/group; id -u");
+  chmod(B.dir, 0755);
+  assert_ok();
+  assert_out("from-the-orchestrator\n0\n");
+}
+
 Test(jail, time_namespace_offsets_boottime)
 {
   const char *names[] = { "pid", "network", "ipc", "uts", "mount", "time", NULL };
@@ -275,11 +303,6 @@ Test(jail, root_readonly_and_tmpfs_writable)
   assert_out("size=1024k");
 }
 
-static void add_bind(const char *dest, const char *src, json_t *opts)
-{
-  json_array_append_new(bundle_get(&B, "mounts"),
-                        json_pack("{s:s,s:s,s:s,s:o}", "destination", dest, "type", "bind", "source", src, "options", opts));
-}
 
 Test(jail, bind_mounts_with_options)
 {
