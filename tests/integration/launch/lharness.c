@@ -176,3 +176,30 @@ void lh_nothing_left(void)
   lh_no_host_mounts();
 }
 
+
+/* Scan every disk-backed filesystem for files written since stamp that hold the LH.marker. */
+void lh_no_marker_on_disk(const char *stamp)
+{
+  FILE *m = fopen("/proc/self/mounts", "r");
+  char dev[512], dir[512], type[64];
+  int found = 0;
+  while (fscanf(m, "%511s %511s %63s %*s %*d %*d", dev, dir, type) == 3) {
+    if (strcmp(type, "ext4") && strcmp(type, "ext3") && strcmp(type, "xfs") && strcmp(type, "btrfs") &&
+        strcmp(type, "f2fs") && strcmp(type, "vfat"))
+      continue;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "find %s -xdev -type f -cnewer %s -size -2G -print0 2>/dev/null | xargs -0 -r grep -l -F -s -- '%s'", dir,
+             stamp, LH.marker);
+    FILE *p = popen(cmd, "r");
+    char line[4096];
+    while (fgets(line, sizeof line, p)) {
+      fprintf(stderr, "plaintext marker found on disk: %s", line);
+      found++;
+    }
+    pclose(p);
+  }
+  fclose(m);
+  cr_assert_eq(found, 0, "the plaintext reached a disk");
+}
+

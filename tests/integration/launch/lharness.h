@@ -27,5 +27,7 @@ void lh_teardown(void);
 /* No container state under LH.state_root, an empty /run/donjon-launch, no launch mount on the host. */
 void lh_nothing_left(void);
 void lh_no_host_mounts(void);
+/* No file changed since stamp (ctime) on any disk-backed filesystem holds LH.marker. */
+void lh_no_marker_on_disk(const char *stamp);
 
 #endif

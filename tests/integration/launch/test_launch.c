@@ -240,32 +240,6 @@ Test(launch, sigint_stops_a_running_workload_and_cleans_up)
   lh_nothing_left();
 }
 
-/* Scan every disk-backed filesystem for files written since stamp that hold the LH.marker. */
-static void no_marker_on_disk(const char *stamp)
-{
-  FILE *m = fopen("/proc/self/mounts", "r");
-  char dev[512], dir[512], type[64];
-  int found = 0;
-  while (fscanf(m, "%511s %511s %63s %*s %*d %*d", dev, dir, type) == 3) {
-    if (strcmp(type, "ext4") && strcmp(type, "ext3") && strcmp(type, "xfs") && strcmp(type, "btrfs") &&
-        strcmp(type, "f2fs") && strcmp(type, "vfat"))
-      continue;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "find %s -xdev -type f -cnewer %s -size -2G -print0 2>/dev/null | xargs -0 -r grep -l -F -s -- '%s'", dir,
-             stamp, LH.marker);
-    FILE *p = popen(cmd, "r");
-    char line[4096];
-    while (fgets(line, sizeof line, p)) {
-      fprintf(stderr, "plaintext marker found on disk: %s", line);
-      found++;
-    }
-    pclose(p);
-  }
-  fclose(m);
-  cr_assert_eq(found, 0, "the plaintext reached a disk");
-}
-
 Test(launch, no_plaintext_byte_reaches_a_disk)
 {
   char stamp[PATH_MAX + 16];
@@ -277,12 +251,12 @@ Test(launch, no_plaintext_byte_reaches_a_disk)
   launch_start(&r, extra);
   cr_assert(launch_until(&r, "workload: "), "%s", r.text);
   cr_assert(launch_until(&r, LH.marker), "%s", r.text);
-  no_marker_on_disk(stamp); /* while it runs */
+  lh_no_marker_on_disk(stamp); /* while it runs */
   kill(r.pid, SIGTERM);
   usleep(100 * 1000);
   kill(r.pid, SIGTERM);
   launch_wait(&r);
-  no_marker_on_disk(stamp); /* and after */
+  lh_no_marker_on_disk(stamp); /* and after */
   lh_nothing_left();
 }
 
