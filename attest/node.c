@@ -20,6 +20,7 @@ void dj_node_defaults(struct dj_node *node)
     .ek_kind = DJ_EK_RSA2048,
     .ak_kind = DJ_AK_RSA2048,
     .ak_handle = DJ_TPM_DEFAULT_AK_HANDLE,
+    .ek_handle = DJ_TPM_DEFAULT_EK_HANDLE,
     .workload_pcr = DJ_NODE_DEFAULT_PCR,
   };
 }
@@ -67,6 +68,7 @@ static int node_lock(const struct dj_node *node, dj_err *err)
 struct node_tpm {
   struct dj_tpm tpm;
   ESYS_TR ek, ak;
+  bool ek_persistent;          /* ek is the persistent copy: closed, not flushed */
   TPM2B_PUBLIC ek_pub;
 };
 
@@ -74,20 +76,52 @@ static void node_tpm_close(struct node_tpm *t)
 {
   if (t->tpm.esys != NULL) {
     dj_tpm_flush(&t->tpm, &t->ak);
+    if (t->ek_persistent && t->ek != ESYS_TR_NONE)
+      Esys_TR_Close(t->tpm.esys, &t->ek);
     dj_tpm_flush(&t->tpm, &t->ek);
   }
   dj_tpm_close(&t->tpm);
 }
 
+/* The persistent RSA EK, proved to be the EK by the AK loading under it (ak: the blobs). */
+static bool ek_from_handle(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak)
+{
+  dj_err e = { 0 };
+  if (node->ek_handle == 0 || node->ek_kind != DJ_EK_RSA2048 || ak == NULL ||
+      dj_tpm_ek_persistent(&t->tpm, node->ek_kind, node->ek_handle, &t->ek, &t->ek_pub, &e) != 1)
+    return false;
+  t->ek_persistent = true;
+  if (dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, &e) == 0)
+    return true;
+  Esys_TR_Close(t->tpm.esys, &t->ek); /* not our EK after all: re-create it */
+  t->ek = ESYS_TR_NONE;
+  t->ek_persistent = false;
+  return false;
+}
+
 static int node_tpm_open(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak, dj_err *err)
 {
   t->ek = t->ak = ESYS_TR_NONE;
+  t->ek_persistent = false;
   if (dj_tpm_open(dj_tpm_tcti_choose(node->tcti), &t->tpm, err) < 0)
     return -1;
+  if (ek_from_handle(node, t, ak))
+    return 0;
   if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, &t->ek_pub, err) < 0 ||
       (ak != NULL && dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, err) < 0)) {
     node_tpm_close(t);
     return -1;
+  }
+  /* Keep it for the next time, where the handle is free and the owner lets us (best effort: the
+   * re-created EK is as good, only slower). */
+  if (node->ek_handle != 0 && node->ek_kind == DJ_EK_RSA2048) {
+    ESYS_TR there = ESYS_TR_NONE;
+    dj_err e = { 0 };
+    if (Esys_TR_FromTPMPublic(t->tpm.esys, node->ek_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &there) ==
+        TSS2_RC_SUCCESS)
+      Esys_TR_Close(t->tpm.esys, &there);
+    else
+      dj_tpm_ek_persist(&t->tpm, t->ek, node->ek_handle, &e);
   }
   return 0;
 }

@@ -19,10 +19,12 @@ struct dj_node {
   enum dj_ek_kind ek_kind;
   enum dj_ak_kind ak_kind;
   uint32_t ak_handle;        /* persistent handle for tpm2-tools, 0: do not persist */
+  uint32_t ek_handle;        /* an RSA EK is kept persistent here (an RSA CreatePrimary costs tens of
+                                ms in swtpm, seconds in some TPMs); 0: re-create it every time */
   unsigned workload_pcr;
 };
 
-/* Defaults: RSA-2048 EK, RSA-2048 AK, handle 0x81010002, PCR 23. */
+/* Defaults: RSA-2048 EK (kept at 0x81010001), RSA-2048 AK (at 0x81010002), PCR 23. */
 void dj_node_defaults(struct dj_node *node);
 
 /* Load the AK blobs, or create the AK (and persist it) when there are none. */

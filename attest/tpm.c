@@ -272,6 +272,54 @@ int dj_tpm_ek_create(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *ek, TPM2
   return 0;
 }
 
+/* Two public areas equal but for the key (unique): the template is what identifies an EK. */
+static bool same_but_key(const TPMT_PUBLIC *a, const TPMT_PUBLIC *b)
+{
+  TPMT_PUBLIC x = *a, y = *b;
+  memset(&x.unique, 0, sizeof x.unique);
+  memset(&y.unique, 0, sizeof y.unique);
+  uint8_t bx[DJ_TPM_STRUCT_MAX], by[DJ_TPM_STRUCT_MAX];
+  size_t nx = 0, ny = 0;
+  return Tss2_MU_TPMT_PUBLIC_Marshal(&x, bx, sizeof bx, &nx) == TSS2_RC_SUCCESS &&
+         Tss2_MU_TPMT_PUBLIC_Marshal(&y, by, sizeof by, &ny) == TSS2_RC_SUCCESS && nx == ny && memcmp(bx, by, nx) == 0;
+}
+
+int dj_tpm_ek_persistent(struct dj_tpm *tpm, enum dj_ek_kind kind, uint32_t handle, ESYS_TR *ek, TPM2B_PUBLIC *pub,
+                         dj_err *err)
+{
+  *ek = ESYS_TR_NONE;
+  if (Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ek) != TSS2_RC_SUCCESS) {
+    *ek = ESYS_TR_NONE;
+    return 0; /* nothing there */
+  }
+  TPM2B_PUBLIC tmpl, *out = NULL;
+  dj_ek_template(kind, &tmpl);
+  if (ek_template_from_nv(tpm, kind, &tmpl, err) < 0) {
+    Esys_TR_Close(tpm->esys, ek);
+    return -1;
+  }
+  bool ok = Esys_ReadPublic(tpm->esys, *ek, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &out, NULL, NULL) ==
+              TSS2_RC_SUCCESS &&
+            same_but_key(&out->publicArea, &tmpl.publicArea);
+  if (ok && pub != NULL)
+    *pub = *out;
+  Esys_Free(out);
+  if (!ok)
+    Esys_TR_Close(tpm->esys, ek);
+  return ok ? 1 : 0;
+}
+
+int dj_tpm_ek_persist(struct dj_tpm *tpm, ESYS_TR ek, uint32_t handle, dj_err *err)
+{
+  ESYS_TR out = ESYS_TR_NONE;
+  TSS2_RC rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, ek, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, handle,
+                                 &out);
+  if (rc != TSS2_RC_SUCCESS)
+    return dj_error_code(err, DJ_ATTEST_E_TPM, "EK: EvictControl to 0x%08x: %s", handle, dj_tpm_rc_str(rc));
+  Esys_TR_Close(tpm->esys, &out);
+  return 0;
+}
+
 int dj_tpm_ek_session(struct dj_tpm *tpm, const TPMT_PUBLIC *ek, ESYS_TR *session, dj_err *err)
 {
   bool policy_a = ek->nameAlg == TPM2_ALG_SHA256 && ek->authPolicy.size == sizeof policy_a_sha256 &&

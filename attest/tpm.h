@@ -18,6 +18,8 @@
 
 #define DJ_TPM_DEFAULT_TCTI "device:/dev/tpmrm0"
 #define DJ_TPM_DEFAULT_AK_HANDLE 0x81010002u
+/* Where the RSA EK is kept persistent: the TCG provisioning guidance's handle, tpm2_createek -c's. */
+#define DJ_TPM_DEFAULT_EK_HANDLE 0x81010001u
 
 struct dj_tpm {
   ESYS_CONTEXT *esys;
@@ -45,6 +47,14 @@ int dj_tpm_nv_read(struct dj_tpm *tpm, uint32_t index, uint8_t *buf, size_t size
 void dj_ek_template(enum dj_ek_kind kind, TPM2B_PUBLIC *tmpl);
 /* Re-create the EK as a transient primary (flush it with dj_tpm_flush). */
 int dj_tpm_ek_create(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *ek, TPM2B_PUBLIC *pub, dj_err *err);
+/* The EK kept persistent at handle: 1 when an object there has this kind's EK template (the NV
+ * template and nonce applied), everything but the key itself, which the caller proves by loading
+ * the AK under it (only the real EK can load a key wrapped to it); 0 when there is none, or
+ * something else (left alone). *ek must be released with Esys_TR_Close, never flushed. */
+int dj_tpm_ek_persistent(struct dj_tpm *tpm, enum dj_ek_kind kind, uint32_t handle, ESYS_TR *ek, TPM2B_PUBLIC *pub,
+                         dj_err *err);
+/* Keep the EK persistent at handle if that handle is free (needs owner authorisation). */
+int dj_tpm_ek_persist(struct dj_tpm *tpm, ESYS_TR ek, uint32_t handle, dj_err *err);
 /* A session to authorise the use of the EK ek (its public area, as created): PolicySecret(endorsement)
  * when its authPolicy is PolicyA (the L-1 and L-2 templates), else the password session when it
  * allows userWithAuth (swtpm's P-384 EK, or an NV template that says so: ESYS_TR_PASSWORD, nothing

@@ -1,6 +1,7 @@
 /* The quote's and the activation's sessions are salted with the EK: a recording proxy between
  * donjon and swtpm (the swtpm TCTI sends raw TPM commands) unmarshals every command with tss2-mu,
- * tracks which transient handles are EKs (CreatePrimary under the endorsement hierarchy) and which
+ * tracks which transient handles are EKs (CreatePrimary under the endorsement hierarchy; and the
+ * persistent handle such an EK is made, by EvictControl: the node keeps its RSA EK) and which
  * sessions were started with tpmKey = such an EK and a non-empty encryptedSalt, and checks the
  * sessions in Quote's and ActivateCredential's authorization areas. */
 #include <arpa/inet.h>
@@ -40,6 +41,8 @@ struct proxy_log {
   unsigned start_sessions, salted_starts;
   unsigned quotes, quotes_salted, activations, activations_salted; /* successful ones */
   unsigned parse_errors;
+  TPM2B_NAME ek_names[DJ_EK_KIND_COUNT]; /* the EKs' names, learnt outside the proxy (setup) */
+  size_t n_ek_names;
 };
 
 struct proxy {
@@ -91,6 +94,8 @@ static void session_drop(struct proxy_log *l, TPM2_HANDLE h)
 struct pending {
   TPM2_CC code;
   bool endorsement_primary;
+  TPM2_HANDLE persist_to;  /* EvictControl of an EK: the persistent handle it becomes (or 0) */
+  TPM2_HANDLE read_handle; /* ReadPublic: of which object */
   bool salted_by_ek;
   bool auth_salted; /* Quote, ActivateCredential: a session of its authorization area is */
 };
@@ -181,6 +186,27 @@ static void record_command(struct proxy_log *l, const uint8_t *buf, size_t size,
     handle_drop(l->eks, &l->n_eks, h1);
     session_drop(l, h1);
     break;
+  case TPM2_CC_ReadPublic:
+    if (Tss2_MU_TPM2_HANDLE_Unmarshal(buf, size, &off, &p->read_handle) != TSS2_RC_SUCCESS) {
+      l->parse_errors++;
+      return;
+    }
+    break;
+  case TPM2_CC_EvictControl: { /* auth, objectHandle; sessions; persistentHandle */
+    UINT32 auth_size;
+    TPM2_HANDLE persistent;
+    if (Tss2_MU_TPM2_HANDLE_Unmarshal(buf, size, &off, &h1) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPM2_HANDLE_Unmarshal(buf, size, &off, &h2) != TSS2_RC_SUCCESS ||
+        Tss2_MU_UINT32_Unmarshal(buf, size, &off, &auth_size) != TSS2_RC_SUCCESS || auth_size > size - off ||
+        (off += auth_size, Tss2_MU_TPM2_HANDLE_Unmarshal(buf, size, &off, &persistent)) != TSS2_RC_SUCCESS) {
+      l->parse_errors++;
+      return;
+    }
+    /* the EK made persistent (attest/node.c) stays an EK at its new handle */
+    if (handle_in(l->eks, l->n_eks, h2))
+      p->persist_to = persistent;
+    break;
+  }
   case TPM2_CC_Quote:
     if (Tss2_MU_TPM2_HANDLE_Unmarshal(buf, size, &off, &h1) != TSS2_RC_SUCCESS) { /* signHandle */
       l->parse_errors++;
@@ -233,6 +259,26 @@ static void record_response(struct proxy_log *l, const uint8_t *buf, size_t size
     session_drop(l, h);
     if (l->n_sessions < MAX_TRACKED)
       l->sessions[l->n_sessions++] = (struct tracked_session){ .handle = h, .salted_by_ek = p->salted_by_ek };
+    break;
+  case TPM2_CC_ReadPublic: { /* a persistent EK (swtpm_setup's, or the node's) is known by its name */
+    TPM2B_PUBLIC pub = { 0 }; /* tss2-mu refuses to unmarshal into a TPM2B whose size is not 0 */
+    TPM2B_NAME name = { 0 };
+    UINT32 param_size;
+    if ((tag == TPM2_ST_SESSIONS && Tss2_MU_UINT32_Unmarshal(buf, size, &off, &param_size) != TSS2_RC_SUCCESS) ||
+        Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, size, &off, &pub) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPM2B_NAME_Unmarshal(buf, size, &off, &name) != TSS2_RC_SUCCESS) {
+      l->parse_errors++;
+      return;
+    }
+    for (size_t i = 0; i < l->n_ek_names; i++)
+      if (name.size == l->ek_names[i].size && memcmp(name.name, l->ek_names[i].name, name.size) == 0 &&
+          !handle_in(l->eks, l->n_eks, p->read_handle) && l->n_eks < MAX_TRACKED)
+        l->eks[l->n_eks++] = p->read_handle;
+    break;
+  }
+  case TPM2_CC_EvictControl:
+    if (p->persist_to != 0 && l->n_eks < MAX_TRACKED && !handle_in(l->eks, l->n_eks, p->persist_to))
+      l->eks[l->n_eks++] = p->persist_to;
     break;
   case TPM2_CC_CreatePrimary:
   case TPM2_CC_Load:
@@ -390,7 +436,24 @@ static void setup(void)
 {
   swtpm_create(&sw);
   swtpm_start(&sw);
+  /* The EKs' names, from the TPM directly: a persistent handle is an EK when ReadPublic says so. */
+  struct dj_tpm tpm;
+  dj_err err = { 0 };
+  TPM2B_NAME names[DJ_EK_KIND_COUNT];
+  cr_assert_eq(dj_tpm_open(sw.tcti, &tpm, &err), 0, "%s", err.msg);
+  for (int k = 0; k < DJ_EK_KIND_COUNT; k++) {
+    ESYS_TR ek;
+    TPM2B_PUBLIC pub;
+    cr_assert_eq(dj_tpm_ek_create(&tpm, (enum dj_ek_kind) k, &ek, &pub, &err), 0, "%s", err.msg);
+    dj_tpm_flush(&tpm, &ek);
+    cr_assert_eq(dj_tpm_public_name(&pub.publicArea, &names[k], &err), 0, "%s", err.msg);
+  }
+  dj_tpm_close(&tpm);
   proxy_start(&px, sw.port);
+  pthread_mutex_lock(&px.log.mu);
+  memcpy(px.log.ek_names, names, sizeof names);
+  px.log.n_ek_names = DJ_EK_KIND_COUNT;
+  pthread_mutex_unlock(&px.log.mu);
   dj_node_defaults(&node);
   node.tcti = px.tcti;
   node.state_dir = sw.node_dir;

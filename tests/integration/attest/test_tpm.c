@@ -520,3 +520,50 @@ Test(tpm, every_transient_object_and_session_is_flushed)
     assert_nothing_left("a failed activation");
   }
 }
+
+/* The RSA EK kept persistent at 0x81010001 (node.ek_handle): swtpm_setup leaves it there, the
+ * node re-creates it when it is gone and keeps it there again, and an object at that handle that
+ * is not this TPM's EK is never used (nor touched): the quote still works, through a fresh EK. */
+static void quote_once(void)
+{
+  TPML_PCR_SELECTION sel;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_pcr_selection_parse("sha256:0,23", &sel, &err), 0);
+  struct dj_evidence ev;
+  struct dj_quote_claims claims;
+  quote_and_check(&sel, NULL, &claims, &ev);
+  dj_evidence_free(&ev);
+}
+
+static int sh_tpm(const char *cmd)
+{
+  const char *argv[] = { "sh", "-c", cmd, NULL };
+  return swtpm_run(&sw, argv);
+}
+
+Test(tpm, the_rsa_ek_is_kept_persistent_and_a_foreign_object_there_is_not_used)
+{
+  node.ak_kind = DJ_AK_ECC_P256;
+  char cmd[PATH_MAX * 2];
+  snprintf(cmd, sizeof cmd, "cd %s && tpm2_readpublic -c 0x81010001 -n ek.name >/dev/null 2>&1", sw.dir);
+  cr_assert_eq(sh_tpm(cmd), 0, "swtpm_setup keeps the EK at 0x81010001");
+  quote_once();
+  /* gone (as after TPM2_Clear): re-created, and kept again */
+  cr_assert_eq(sh_tpm("tpm2_evictcontrol -C o -c 0x81010001 >/dev/null 2>&1"), 0);
+  quote_once();
+  snprintf(cmd, sizeof cmd, "cd %s && tpm2_readpublic -c 0x81010001 -n ek2.name >/dev/null 2>&1 && cmp ek.name ek2.name",
+           sw.dir);
+  cr_assert_eq(sh_tpm(cmd), 0, "the node made the same EK persistent again");
+  /* a foreign object at the EK's handle: not used, not evicted */
+  snprintf(cmd, sizeof cmd,
+           "cd %s && tpm2_evictcontrol -C o -c 0x81010001 >/dev/null 2>&1 && "
+           "tpm2_createprimary -C o -G rsa2048 -c other.ctx >/dev/null 2>&1 && "
+           "tpm2_evictcontrol -C o -c other.ctx 0x81010001 >/dev/null 2>&1 && "
+           "tpm2_readpublic -c 0x81010001 -n other.name >/dev/null 2>&1 && tpm2_flushcontext -t",
+           sw.dir);
+  cr_assert_eq(sh_tpm(cmd), 0);
+  quote_once();
+  snprintf(cmd, sizeof cmd, "cd %s && tpm2_readpublic -c 0x81010001 -n now.name >/dev/null 2>&1 && cmp other.name now.name",
+           sw.dir);
+  cr_assert_eq(sh_tpm(cmd), 0, "the foreign object is still there");
+}

@@ -53,7 +53,7 @@ TestSuite(orchestrators, .init = setup, .fini = lh_teardown, .timeout = 300);
  * orchestrators start); its output in out. */
 __attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
 {
-  char cmd[16384], full[16384 + 2 * PATH_MAX + 256];
+  char cmd[16384], full[16384 + 3 * PATH_MAX + 256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(cmd, sizeof cmd, fmt, ap);
