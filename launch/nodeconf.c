@@ -4,7 +4,9 @@
  *
  *   {"verifier": "https://verifier.example:8443", "ca": "/etc/donjon/verifier-ca.pem",
  *    "tpm": "device:/dev/tpmrm0", "state_dir": "/var/lib/donjon/attest", "ek": "rsa2048",
- *    "ak": "ecc-p256", "pcr": 23, "allow_swap": false}
+ *    "ak": "ecc-p256", "pcr": 23, "ek_handle": 2164326401, "allow_swap": false}
+ *
+ * ek_handle: where the RSA EK is kept persistent (0x81010001 by default; 0: re-create it each time).
  *
  * Strict: an unknown member is an error naming the file and the member. */
 #include <errno.h>
@@ -20,7 +22,8 @@
 
 static int check_members(json_t *doc, const char *file, dj_err *err)
 {
-  static const char *const known[] = { "verifier", "ca", "tpm", "state_dir", "ek", "ak", "pcr", "allow_swap", NULL };
+  static const char *const known[] = { "verifier", "ca", "tpm", "state_dir", "ek", "ak", "pcr", "ek_handle",
+                                       "allow_swap", NULL };
   const char *key;
   json_t *v;
   json_object_foreach(doc, key, v) {
@@ -48,16 +51,21 @@ int dj_node_config_load(const char *file, struct dj_vclient_opts *vc, struct dj_
     if (!json_is_object(doc))
       return dj_error(err, 0, "%s: expected an object", file);
     const char *ek = NULL, *ak = NULL;
-    uint64_t pcr = node->workload_pcr;
+    uint64_t pcr = node->workload_pcr, ek_handle = node->ek_handle;
     if (check_members(doc, file, err) < 0 || dj_json_opt_string(doc, "verifier", file, &vc->url, err) < 0 ||
         dj_json_opt_string(doc, "ca", file, &vc->ca, err) < 0 ||
         dj_json_opt_string(doc, "tpm", file, &node->tcti, err) < 0 ||
         dj_json_opt_string(doc, "state_dir", file, &node->state_dir, err) < 0 ||
         dj_json_opt_string(doc, "ek", file, &ek, err) < 0 || dj_json_opt_string(doc, "ak", file, &ak, err) < 0 ||
         dj_json_opt_uint64(doc, "pcr", file, 23, &pcr, err) < 0 ||
+        dj_json_opt_uint64(doc, "ek_handle", file, 0x81ffffffu, &ek_handle, err) < 0 ||
         dj_json_opt_bool(doc, "allow_swap", file, allow_swap, err) < 0)
       return -1;
     node->workload_pcr = (unsigned) pcr;
+    if (ek_handle != 0 && ek_handle < 0x81000000u)
+      return dj_error(err, 0, "%s: ek_handle: %#llx is not a persistent handle (0x81000000-0x81ffffff, or 0)", file,
+                      (unsigned long long) ek_handle);
+    node->ek_handle = (uint32_t) ek_handle;
     if (ek != NULL && dj_ek_kind_parse(ek, &node->ek_kind) < 0)
       return dj_error(err, 0, "%s: ek: unknown EK kind \"%s\" (rsa2048, ecc-p256, ecc-p384)", file, ek);
     if (ak != NULL && strcmp(ak, "rsa2048") == 0)
