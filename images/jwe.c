@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -81,6 +82,28 @@ static const struct curve curves[] = {
   { "P-521", "secp521r1", 66 },
 };
 
+/* Parameters-only keys of each curve, made once: what imported points are set into. */
+static EVP_PKEY *curve_keys[DJ_ARRAY_SIZE(curves)];
+static pthread_once_t curve_keys_once = PTHREAD_ONCE_INIT;
+
+static void curve_keys_make(void)
+{
+  for (size_t i = 0; i < DJ_ARRAY_SIZE(curves); i++) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx == NULL || EVP_PKEY_paramgen_init(ctx) <= 0 || EVP_PKEY_CTX_set_group_name(ctx, curves[i].group) <= 0 ||
+        EVP_PKEY_paramgen(ctx, &curve_keys[i]) <= 0)
+      curve_keys[i] = NULL;
+    EVP_PKEY_CTX_free(ctx);
+  }
+  ERR_clear_error();
+}
+
+static EVP_PKEY *curve_params(const struct curve *c)
+{
+  pthread_once(&curve_keys_once, curve_keys_make);
+  return curve_keys[c - curves];
+}
+
 static const struct curve *curve_of_key(EVP_PKEY *key)
 {
   char name[64];
@@ -119,6 +142,16 @@ json_t *dj_jwk_public(EVP_PKEY *key, dj_err *err)
     dj_error(err, 0, "unsupported key type %s (RSA, or EC on P-256, P-384 or P-521)",
              EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?");
     return NULL;
+  }
+  /* the encoded point in one call (two BIGNUM parameters cost five times as much); a key kept in
+   * compressed form goes the BIGNUM way */
+  uint8_t point[1 + 2 * 66];
+  size_t plen = 0;
+  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &plen) &&
+      plen == 1 + 2 * c->field && point[0] == 0x04) {
+    _cleanup_free_ char *xs = dj_b64url_encode(point + 1, c->field);
+    _cleanup_free_ char *ys = dj_b64url_encode(point + 1 + c->field, c->field);
+    return json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", c->jwk, "x", xs, "y", ys);
   }
   _cleanup_bn_ BIGNUM *x = NULL, *y = NULL;
   if (!EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
@@ -194,20 +227,16 @@ int dj_jwk_ec_import(json_t *jwk, const char *path, EVP_PKEY **out, dj_err *err)
   point[0] = 0x04; /* uncompressed */
   memcpy(point + 1, x.p, c->field);
   memcpy(point + 1 + c->field, y.p, c->field);
-  OSSL_PARAM params[] = {
-    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *) c->group, 0),
-    OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * c->field),
-    OSSL_PARAM_construct_end(),
-  };
-  _cleanup_pkey_ctx_ EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-  EVP_PKEY *key = NULL;
-  if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-      EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+  /* a copy of the curve's parameters takes the point (decoded and checked to lie on the curve):
+   * a quarter of the cost of EVP_PKEY_fromdata, which builds the curve's group anew each time */
+  EVP_PKEY *tmpl = curve_params(c), *key = tmpl ? EVP_PKEY_dup(tmpl) : NULL;
+  if (key == NULL || EVP_PKEY_set1_encoded_public_key(key, point, 1 + 2 * c->field) != 1) {
+    EVP_PKEY_free(key);
     char what[DJ_JPATH_MAX + 32];
     snprintf(what, sizeof what, "%s: not a point of %s", path, crv);
     return ossl_error(err, what);
   }
-  /* fromdata decodes the point; the explicit check also refuses the point at infinity. The quick
+  /* the decoding checks the point; the explicit check also refuses the point at infinity. The quick
    * check (on the curve, not at infinity, coordinates in range) is the whole check on these
    * prime-order curves (cofactor 1): the full one adds a scalar multiplication by the order. */
   _cleanup_pkey_ctx_ EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
@@ -291,11 +320,18 @@ static int aes_kw(bool wrap, const uint8_t kek[32], const uint8_t *in, size_t in
   return 0;
 }
 
+/* ECDH on P-256, P-384 or P-521 (the curves of curve_of_key). The peer's point is checked here with
+ * the quick check (not at infinity, coordinates in range, on the curve), which is the whole check
+ * on these prime-order curves (cofactor 1): OpenSSL's default full check in derive_set_peer adds
+ * a scalar multiplication by the order, as long as the key agreement itself, that can only confirm
+ * it. The provider still refuses a peer on another curve than priv's. */
 static int ecdh_derive(EVP_PKEY *priv, EVP_PKEY *peer, struct secret *z)
 {
+  _cleanup_pkey_ctx_ EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL);
   _cleanup_pkey_ctx_ EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
   size_t n = 0;
-  if (ctx == NULL || EVP_PKEY_derive_init(ctx) <= 0 || EVP_PKEY_derive_set_peer(ctx, peer) <= 0 ||
+  if (chk == NULL || ctx == NULL || curve_of_key(peer) == NULL || EVP_PKEY_public_check_quick(chk) <= 0 ||
+      EVP_PKEY_derive_init(ctx) <= 0 || EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) <= 0 ||
       EVP_PKEY_derive(ctx, NULL, &n) <= 0)
     return -1;
   z->p = dj_xmalloc(n);
@@ -649,9 +685,11 @@ static int recipient_wrap(EVP_PKEY *key, enum dj_jwe_alg alg, const uint8_t cek[
     *header = json_pack("{s:s}", "alg", alg_name(alg));
     return 0;
   }
-  const struct curve *c = curve_of_key(key);
-  _cleanup_pkey_ EVP_PKEY *eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", c->group);
-  if (eph == NULL)
+  /* the ephemeral key on the recipient's curve, generated with the recipient's key as template (its
+   * group is copied, not built again from the curve's name) */
+  _cleanup_pkey_ EVP_PKEY *eph = NULL;
+  _cleanup_pkey_ctx_ EVP_PKEY_CTX *gen = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+  if (gen == NULL || EVP_PKEY_keygen_init(gen) <= 0 || EVP_PKEY_keygen(gen, &eph) <= 0 || curve_of_key(eph) == NULL)
     return ossl_error(err, "ECDH-ES: ephemeral key");
   _cleanup_secret_ struct secret z = { 0 };
   if (ecdh_derive(eph, key, &z) < 0)

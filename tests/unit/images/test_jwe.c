@@ -2,6 +2,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -504,4 +505,50 @@ Test(jwe, ec_thumbprint_matches_its_jwk)
   free(s);
   json_decref(jwk);
   EVP_PKEY_free(ec);
+}
+
+/* A key kept in compressed form (decoded from a compressed SubjectPublicKeyInfo) has the same JWK
+ * as in uncompressed form, and each curve's JWK imports back to the same point. */
+Test(jwe, jwk_of_compressed_and_uncompressed_keys_and_import)
+{
+  const char *groups[] = { "P-256", "P-384", "P-521" };
+  for (size_t i = 0; i < 3; i++) {
+    EVP_PKEY *ec = gen_ec(groups[i]);
+    dj_err err = { 0 };
+    json_t *jwk = dj_jwk_public(ec, &err);
+    cr_assert_not_null(jwk, "%s", err.msg);
+    /* the same public key, re-encoded with a compressed point */
+    EVP_PKEY *pub = NULL;
+    unsigned char *der = NULL, *pt = NULL;
+    size_t ptlen = EVP_PKEY_get1_encoded_public_key(ec, &pt);
+    cr_assert_gt(ptlen, 0);
+    OSSL_PARAM set[] = { OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                                          (char *) "compressed", 0),
+                         OSSL_PARAM_construct_end() };
+    EVP_PKEY *copy = EVP_PKEY_dup(ec);
+    cr_assert_gt(EVP_PKEY_set_params(copy, set), 0);
+    int dlen = i2d_PUBKEY(copy, &der);
+    cr_assert_gt(dlen, 0);
+    const unsigned char *p = der;
+    pub = d2i_PUBKEY(NULL, &p, dlen);
+    cr_assert_not_null(pub);
+    unsigned char enc[200];
+    size_t elen = 0;
+    cr_assert(EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, enc, sizeof enc, &elen));
+    cr_assert(enc[0] == 0x02 || enc[0] == 0x03, "the copy keeps its point compressed");
+    json_t *jwk2 = dj_jwk_public(pub, &err);
+    cr_assert_not_null(jwk2, "%s", err.msg);
+    cr_assert(json_equal(jwk, jwk2), "%s: the same JWK in both forms", groups[i]);
+    EVP_PKEY *back = NULL;
+    cr_assert_eq(dj_jwk_ec_import(jwk, "jwk", &back, &err), 0, "%s", err.msg);
+    cr_assert_eq(EVP_PKEY_eq(back, ec), 1, "%s: the imported point is the key's", groups[i]);
+    EVP_PKEY_free(back);
+    json_decref(jwk);
+    json_decref(jwk2);
+    OPENSSL_free(der);
+    OPENSSL_free(pt);
+    EVP_PKEY_free(copy);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ec);
+  }
 }
