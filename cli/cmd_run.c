@@ -101,7 +101,11 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
   if (dj_spec_load_doc(bundle_abs, &doc, &err) < 0)
     return dj_cli_fail(&err);
   json_t *annotations = json_object_get(doc, "annotations");
-  if (json_object_get(annotations, DJ_LAUNCH_IMAGE_ANNOTATION) != NULL && orchestrator_bundle == NULL) {
+  /* Kubernetes passes a pod's annotations to its sandbox (pause) container too: that one keeps
+   * the orchestrator's root (and gets the profile). */
+  const char *cri_type = json_string_value(json_object_get(annotations, "io.kubernetes.cri.container-type"));
+  bool sandbox = cri_type != NULL && strcmp(cri_type, "sandbox") == 0;
+  if (json_object_get(annotations, DJ_LAUNCH_IMAGE_ANNOTATION) != NULL && orchestrator_bundle == NULL && !sandbox) {
     if (!create) {
       dj_error(&err, 0, "config.json: annotations.%s: a confidential image is run by 'donjon create' (an "
                         "orchestrator) or 'donjon launch', not by run", DJ_LAUNCH_IMAGE_ANNOTATION);

@@ -382,3 +382,24 @@ Test(launch, plugin_refuses_a_relative_image_reference)
   cr_assert(strstr(r.text, "annotations.org.donjon.image: expected oci:/ABSOLUTE"), "%s", r.text);
   lh_nothing_left();
 }
+
+/* containerd gives a pod's annotations to its sandbox (pause) container too: that one is not the
+ * encrypted image (the verifier is never asked: here there is none to ask). */
+Test(launch, plugin_leaves_the_pods_sandbox_container_alone)
+{
+  pod_bundle("[\"/pause\"]", "acme-kek");
+  lh_sh("cd %s && jq '.annotations[\"io.kubernetes.cri.container-type\"] = \"sandbox\"' config.json > c && "
+        "mv c config.json && printf '{\"verifier\": \"https://127.0.0.1:1\"}' > %s",
+        pod, nodeconf);
+  struct run r;
+  int st = pod_create(&r, "pod4");
+  if (st != 0)
+    launch_until(&r, NULL); /* the init of a created container holds the pipe: read only a failure */
+  close(r.out);
+  cr_assert_eq(st, 0, "%d: %s", st, r.text);
+  char out[4096];
+  cr_assert_eq(donjon_cmd(out, sizeof out, "state", "pod4"), 0, "%s", out);
+  cr_assert(strstr(out, "\"created\""), "%s", out);
+  cr_assert_eq(donjon_cmd(out, sizeof out, "delete --force", "pod4"), 0, "%s", out);
+  lh_nothing_left();
+}
