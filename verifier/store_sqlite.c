@@ -1,6 +1,10 @@
-/* The SQLite store (WAL): one connection per worker thread, writes serialised by a process-wide
- * mutex (cheaper than SQLite's busy wait) and by SQLite's own lock across processes. Migrations are
- * numbered; each runs in its own transaction and bumps PRAGMA user_version. */
+/* The SQLite store (WAL). Each dj_store has its own connection for reads outside a transaction;
+ * every transaction of the process on one database runs on one shared writer connection, under
+ * that writer's mutex (cheaper than SQLite's busy wait; SQLite's own lock covers other processes).
+ * One writer keeps its page cache warm across transactions (a connection's cache is dropped
+ * whenever another connection wrote), and its WAL is checkpointed by a thread of its own, so that
+ * no request waits for the copy of the WAL into the database. Migrations are numbered; each runs in
+ * its own transaction and bumps PRAGMA user_version. */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -94,13 +98,37 @@ static const char *const sql[S_COUNT] = {
   [S_CP_LIST] = "SELECT seq, time_ms, hash, sig FROM checkpoints ORDER BY seq",
 };
 
-/* Writers of this process, in every thread: one at a time. */
-static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A connection with its prepared statements. */
+struct conn {
+  sqlite3 *db;
+  sqlite3_stmt *stmt[S_COUNT];
+};
+
+#define CHECKPOINT_PAGES 1000 /* WAL pages added between two checkpoints (4 MB) */
+
+/* The writer of one database file in this process, shared by its stores (reference counted). */
+struct writer {
+  struct writer *next;
+  char *path;                        /* realpath */
+  int refs;
+  pthread_mutex_t lock;              /* one transaction at a time */
+  struct conn c;
+  int cp_mark;                       /* WAL pages at the last checkpoint request (under lock) */
+  pthread_t cp_thread;               /* the checkpointer, on a connection of its own */
+  bool cp_started;
+  sqlite3 *cp_db;
+  pthread_mutex_t cp_lock;
+  pthread_cond_t cp_cond;
+  bool cp_wanted, cp_stop;
+};
+
+static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct writer *writers;
 
 struct sqlite_store {
   struct dj_store base;
-  sqlite3 *db;
-  sqlite3_stmt *stmt[S_COUNT];
+  struct conn rd;                    /* reads outside a transaction */
+  struct writer *w;
   bool in_tx;
 };
 
@@ -109,21 +137,28 @@ static struct sqlite_store *impl(struct dj_store *st)
   return (struct sqlite_store *) st;
 }
 
+/* The connection statements run on: the writer's inside a transaction. */
+static struct conn *cur(struct sqlite_store *s)
+{
+  return s->in_tx ? &s->w->c : &s->rd;
+}
+
 static int db_error(struct sqlite_store *s, dj_err *err, const char *what)
 {
-  return dj_error(err, 0, "store: %s: %s", what, sqlite3_errmsg(s->db));
+  return dj_error(err, 0, "store: %s: %s", what, sqlite3_errmsg(cur(s)->db));
 }
 
 /* The prepared statement, reset and unbound. */
 static sqlite3_stmt *stmt(struct sqlite_store *s, enum stmt_id id, dj_err *err)
 {
-  if (s->stmt[id] == NULL && sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
+  struct conn *c = cur(s);
+  if (c->stmt[id] == NULL && sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL) != SQLITE_OK) {
     db_error(s, err, sql[id]);
     return NULL;
   }
-  sqlite3_reset(s->stmt[id]);
-  sqlite3_clear_bindings(s->stmt[id]);
-  return s->stmt[id];
+  sqlite3_reset(c->stmt[id]);
+  sqlite3_clear_bindings(c->stmt[id]);
+  return c->stmt[id];
 }
 
 /* Run a statement that returns no row. */
@@ -164,6 +199,16 @@ static void bind_blob(sqlite3_stmt *q, int i, const void *b, size_t n)
     sqlite3_bind_blob(q, i, b, (int) n, SQLITE_TRANSIENT);
 }
 
+static void conn_close(struct conn *c)
+{
+  for (int i = 0; i < S_COUNT; i++)
+    sqlite3_finalize(c->stmt[i]);
+  sqlite3_close(c->db);
+  memset(c, 0, sizeof *c);
+}
+
+static void writer_release(struct writer *w);
+
 static void s_close(struct dj_store *st)
 {
   struct sqlite_store *s = impl(st);
@@ -171,22 +216,23 @@ static void s_close(struct dj_store *st)
     return;
   if (s->in_tx)
     st->ops->rollback(st);
-  for (int i = 0; i < S_COUNT; i++)
-    sqlite3_finalize(s->stmt[i]);
-  sqlite3_close(s->db);
+  conn_close(&s->rd);
+  if (s->w)
+    writer_release(s->w);
   free(s);
 }
 
 static int s_begin(struct dj_store *st, dj_err *err)
 {
   struct sqlite_store *s = impl(st);
-  pthread_mutex_lock(&write_lock);
+  pthread_mutex_lock(&s->w->lock);
+  s->in_tx = true;
   sqlite3_stmt *q = stmt(s, S_BEGIN, err);
   if (q == NULL || step_done(s, q, "begin", err) < 0) {
-    pthread_mutex_unlock(&write_lock);
+    s->in_tx = false;
+    pthread_mutex_unlock(&s->w->lock);
     return -1;
   }
-  s->in_tx = true;
   return 0;
 }
 
@@ -201,7 +247,7 @@ static int s_commit(struct dj_store *st, dj_err *err)
       sqlite3_step(rb), sqlite3_reset(rb);
   }
   s->in_tx = false;
-  pthread_mutex_unlock(&write_lock);
+  pthread_mutex_unlock(&s->w->lock);
   return r;
 }
 
@@ -214,7 +260,7 @@ static void s_rollback(struct dj_store *st)
   if (q)
     sqlite3_step(q), sqlite3_reset(q);
   s->in_tx = false;
-  pthread_mutex_unlock(&write_lock);
+  pthread_mutex_unlock(&s->w->lock);
 }
 
 static void node_row(sqlite3_stmt *q, struct dj_vnode *n)
@@ -411,7 +457,7 @@ static int s_nonce_consume(struct dj_store *st, const uint8_t nonce[32], enum dj
   sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_TRANSIENT);
   if (step_done(s, q, "nonce use", err) < 0)
     return -1;
-  bool fresh = sqlite3_changes(s->db) == 1; /* the one request that flipped it */
+  bool fresh = sqlite3_changes(cur(s)->db) == 1; /* the one request that flipped it */
   q = stmt(s, S_NONCE_GET, err);
   if (q == NULL)
     return -1;
@@ -687,25 +733,23 @@ int dj_store_sqlite_schema_version(void)
   return (int) DJ_ARRAY_SIZE(migrations);
 }
 
-static int exec(struct sqlite_store *s, const char *text, dj_err *err)
+static int exec(sqlite3 *db, const char *text, dj_err *err)
 {
   char *msg = NULL;
-  if (sqlite3_exec(s->db, text, NULL, NULL, &msg) != SQLITE_OK) {
-    dj_error(err, 0, "store: %.200s: %s", text, msg ? msg : sqlite3_errmsg(s->db));
+  if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
+    dj_error(err, 0, "store: %.200s: %s", text, msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return -1;
   }
   return 0;
 }
 
-static int migrate(struct sqlite_store *s, dj_err *err)
+static int migrate(sqlite3 *db, dj_err *err)
 {
-  pthread_mutex_lock(&write_lock);
-  int r = exec(s, "BEGIN IMMEDIATE", err);
+  int r = exec(db, "BEGIN IMMEDIATE", err);
   int version = 0;
   sqlite3_stmt *q = NULL;
-  if (r == 0 && sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-      sqlite3_step(q) == SQLITE_ROW)
+  if (r == 0 && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
     version = sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
   if (r == 0 && version > dj_store_sqlite_schema_version())
@@ -714,36 +758,155 @@ static int migrate(struct sqlite_store *s, dj_err *err)
   for (int v = version; r == 0 && v < dj_store_sqlite_schema_version(); v++) {
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-    r = exec(s, migrations[v], err);
+    r = exec(db, migrations[v], err);
     if (r == 0)
-      r = exec(s, pragma, err);
+      r = exec(db, pragma, err);
   }
   if (r == 0)
-    r = exec(s, "COMMIT", err);
+    r = exec(db, "COMMIT", err);
   else
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  pthread_mutex_unlock(&write_lock);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   return r;
+}
+
+static int conn_open(const char *path, bool synchronous_full, sqlite3 **out, dj_err *err)
+{
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    dj_error(err, 0, "store: %s", db ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_close(db);
+    return -1;
+  }
+  sqlite3_busy_timeout(db, 5000); /* another process (an offline audit verify) holding the lock */
+  if (exec(db, "PRAGMA journal_mode = WAL", err) < 0 ||
+      exec(db, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err) < 0 ||
+      exec(db, "PRAGMA foreign_keys = ON", err) < 0 || exec(db, "PRAGMA cache_size = -32768", err) < 0 ||
+      /* a WAL that grew under load is cut back to this size once it restarts */
+      exec(db, "PRAGMA journal_size_limit = 67108864", err) < 0) {
+    sqlite3_close(db);
+    return -1;
+  }
+  *out = db;
+  return 0;
+}
+
+/* The checkpointer: copies the WAL into the database (PASSIVE: it waits for no reader or writer)
+ * when the writer's commits have added CHECKPOINT_PAGES pages since the last time. */
+static void *checkpointer(void *arg)
+{
+  struct writer *w = arg;
+  pthread_mutex_lock(&w->cp_lock);
+  while (!w->cp_stop) {
+    if (!w->cp_wanted) {
+      pthread_cond_wait(&w->cp_cond, &w->cp_lock);
+      continue;
+    }
+    w->cp_wanted = false;
+    pthread_mutex_unlock(&w->cp_lock);
+    int log = 0, done = 0;
+    sqlite3_wal_checkpoint_v2(w->cp_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    pthread_mutex_lock(&w->cp_lock);
+  }
+  pthread_mutex_unlock(&w->cp_lock);
+  return NULL;
+}
+
+/* After each commit of the writer (under its lock): the WAL's size in pages. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+  struct writer *w = arg;
+  (void) db, (void) name;
+  if (pages < w->cp_mark) /* the WAL restarted from its beginning */
+    w->cp_mark = 0;
+  if (pages >= w->cp_mark + CHECKPOINT_PAGES) {
+    w->cp_mark = pages;
+    pthread_mutex_lock(&w->cp_lock);
+    w->cp_wanted = true;
+    pthread_cond_signal(&w->cp_cond);
+    pthread_mutex_unlock(&w->cp_lock);
+  }
+  return SQLITE_OK;
+}
+
+static void writer_free(struct writer *w)
+{
+  if (w->cp_started) {
+    pthread_mutex_lock(&w->cp_lock);
+    w->cp_stop = true;
+    pthread_cond_signal(&w->cp_cond);
+    pthread_mutex_unlock(&w->cp_lock);
+    pthread_join(w->cp_thread, NULL);
+  }
+  sqlite3_close(w->cp_db);
+  conn_close(&w->c);
+  pthread_mutex_destroy(&w->lock);
+  pthread_mutex_destroy(&w->cp_lock);
+  pthread_cond_destroy(&w->cp_cond);
+  free(w->path);
+  free(w);
+}
+
+static void writer_release(struct writer *w)
+{
+  pthread_mutex_lock(&writers_lock);
+  bool last = --w->refs == 0;
+  if (last)
+    for (struct writer **p = &writers; *p; p = &(*p)->next)
+      if (*p == w) {
+        *p = w->next;
+        break;
+      }
+  pthread_mutex_unlock(&writers_lock);
+  if (last)
+    writer_free(w);
+}
+
+/* The writer of path's database, opened (and the schema migrated) by the first store. */
+static struct writer *writer_get(const char *path, bool synchronous_full, dj_err *err)
+{
+  pthread_mutex_lock(&writers_lock);
+  char *real = realpath(path, NULL);
+  for (struct writer *w = writers; real && w; w = w->next)
+    if (strcmp(w->path, real) == 0) {
+      w->refs++;
+      pthread_mutex_unlock(&writers_lock);
+      free(real);
+      return w;
+    }
+  free(real);
+  struct writer *w = dj_xcalloc(1, sizeof *w);
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_mutex_init(&w->cp_lock, NULL);
+  pthread_cond_init(&w->cp_cond, NULL);
+  w->refs = 1;
+  int r = conn_open(path, synchronous_full, &w->c.db, err);
+  if (r == 0)
+    r = migrate(w->c.db, err);
+  if (r == 0)
+    r = conn_open(path, synchronous_full, &w->cp_db, err);
+  if (r == 0 && (w->path = realpath(path, NULL)) == NULL)
+    r = dj_error(err, errno, "store: realpath");
+  if (r == 0 && pthread_create(&w->cp_thread, NULL, checkpointer, w) != 0)
+    r = dj_error(err, 0, "store: cannot start the checkpoint thread");
+  if (r < 0) {
+    writer_free(w);
+    pthread_mutex_unlock(&writers_lock);
+    return NULL;
+  }
+  w->cp_started = true;
+  sqlite3_wal_hook(w->c.db, wal_hook, w); /* instead of SQLite's checkpoints inside commits */
+  w->next = writers;
+  writers = w;
+  pthread_mutex_unlock(&writers_lock);
+  return w;
 }
 
 int dj_store_sqlite_open(const char *path, bool synchronous_full, struct dj_store **out, dj_err *err)
 {
   struct sqlite_store *s = dj_xcalloc(1, sizeof *s);
   s->base.ops = &sqlite_ops;
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-      SQLITE_OK) {
-    dj_error(err, 0, "store: %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
-    sqlite3_close(s->db);
-    free(s);
-    return -1;
-  }
-  sqlite3_busy_timeout(s->db, 5000); /* another process (an offline audit verify) holding the lock */
-  if (exec(s, "PRAGMA journal_mode = WAL", err) < 0 ||
-      exec(s, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err) < 0 ||
-      exec(s, "PRAGMA foreign_keys = ON", err) < 0 ||
-      /* pages read through a mapping rather than a pread each, and a cache that holds the hot ones */
-      exec(s, "PRAGMA mmap_size = 268435456", err) < 0 || exec(s, "PRAGMA cache_size = -32768", err) < 0 ||
-      exec(s, "PRAGMA wal_autocheckpoint = 4096", err) < 0 || migrate(s, err) < 0) {
+  s->w = writer_get(path, synchronous_full, err);
+  if (s->w == NULL || conn_open(path, synchronous_full, &s->rd.db, err) < 0) {
     dj_err_wrap(err, "%s", path);
     s_close(&s->base);
     return -1;

@@ -147,3 +147,40 @@ Test(store, sealed_secrets_open_only_with_their_key_and_context)
   cr_assert_eq(dj_master_key_load(path, false, &mk, &err), -1);
   cr_assert_not_null(strstr(err.msg, "0600"), "%s", err.msg);
 }
+
+/* Two stores of one database (two workers) share its writer: each one's transactions are seen by
+ * the other, and the WAL their commits grow is copied into the database by the checkpointer
+ * thread, with no checkpoint asked for here. */
+Test(store, stores_of_one_database_share_the_writer_and_its_checkpoints)
+{
+  dj_err err = { 0 };
+  struct dj_store *other = NULL;
+  cr_assert_eq(dj_store_sqlite_open(db, false, &other, &err), 0, "%s", err.msg);
+  struct stat before;
+  cr_assert_eq(stat(db, &before), 0);
+  char pad[3000];
+  memset(pad, 'x', sizeof pad - 1);
+  pad[sizeof pad - 1] = '\0';
+  for (int i = 0; i < 1200; i++) { /* about a page each: past the checkpoint threshold */
+    struct dj_store *s = i % 2 ? other : st;
+    cr_assert_eq(s->ops->begin(s, &err), 0, "%s", err.msg);
+    json_t *body = json_pack("{s:s}", "pad", pad);
+    int64_t seq = 0;
+    cr_assert_eq(s->ops->audit_append(s, "attest", body, 1, &seq, &err), 0, "%s", err.msg);
+    json_decref(body);
+    cr_assert_eq(s->ops->commit(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(seq, i + 1, "one chain across both stores");
+  }
+  int64_t head = 0;
+  uint8_t hash[32];
+  cr_assert_eq(other->ops->audit_head(other, &head, hash, &err), 0);
+  cr_assert_eq(head, 1200);
+  struct stat after = before;
+  for (int i = 0; i < 500 && after.st_size < before.st_size + 1000 * 4096; i++) { /* up to 5 s */
+    usleep(10000);
+    cr_assert_eq(stat(db, &after), 0);
+  }
+  cr_assert_geq(after.st_size, before.st_size + 1000 * 4096, "the checkpointer copied the WAL: %lld bytes",
+                (long long) after.st_size);
+  other->ops->close(other);
+}
