@@ -59,10 +59,10 @@ EOF
 }
 
 sv_verifier_up() {
-  v="$SV/verifier"
-  mkdir -p "$v"
+  sv_v="$SV/verifier"
+  mkdir -p "$sv_v"
   (
-    cd "$v"
+    cd "$sv_v"
     ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.pem" \
              -days 2 -subj "/CN=$2" 2>/dev/null; }
     leaf() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" \
@@ -75,37 +75,37 @@ sv_verifier_up() {
     leaf tenant "/O=donjon/OU=tenant/CN=acme" "basicConstraints=CA:FALSE"
     leaf auditor "/O=donjon/OU=auditor/CN=auditor" "basicConstraints=CA:FALSE"
   )
-  cat > "$v/config.json" <<EOF
+  cat > "$sv_v/config.json" <<EOF
 {"listen": "127.0.0.1:0", "workers": 2,
- "tls": {"certificate": "$v/server.pem", "key": "$v/server.key", "client_ca": "$v/ca.pem"},
- "database": "$v/db.sqlite", "master_key": "$v/master.key", "audit_key": "$v/audit.key"}
+ "tls": {"certificate": "$sv_v/server.pem", "key": "$sv_v/server.key", "client_ca": "$sv_v/ca.pem"},
+ "database": "$sv_v/db.sqlite", "master_key": "$sv_v/master.key", "audit_key": "$sv_v/audit.key"}
 EOF
-  "$BUILD/verifier/donjon-verifier" init --config "$v/config.json" > "$v/audit.pub"
+  "$BUILD/verifier/donjon-verifier" init --config "$sv_v/config.json" > "$sv_v/audit.pub"
   # serve writes its port on fd 3 once it listens
-  rm -f "$v/port"
-  mkfifo "$v/port.fifo"
-  "$BUILD/verifier/donjon-verifier" serve --config "$v/config.json" --ready-fd 3 3>"$v/port.fifo" \
-    2>"$v/serve.log" &
+  rm -f "$sv_v/port"
+  mkfifo "$sv_v/port.fifo"
+  "$BUILD/verifier/donjon-verifier" serve --config "$sv_v/config.json" --ready-fd 3 3>"$sv_v/port.fifo" \
+    2>"$sv_v/serve.log" &
   SV_VERIFIER_PID=$!
-  echo "$SV_VERIFIER_PID" > "$v/pid"
-  read -r SV_PORT < "$v/port.fifo" || SV_PORT=""
-  rm -f "$v/port.fifo"
-  [ -n "$SV_PORT" ] || { echo "sovereign.sh: donjon-verifier did not start: $(cat "$v/serve.log")" >&2; return 1; }
-  export DONJON_VERIFIER="https://127.0.0.1:$SV_PORT" DONJON_VERIFIER_CA="$v/ca.pem"
+  echo "$SV_VERIFIER_PID" > "$sv_v/pid"
+  read -r SV_PORT < "$sv_v/port.fifo" || SV_PORT=""
+  rm -f "$sv_v/port.fifo"
+  [ -n "$SV_PORT" ] || { echo "sovereign.sh: donjon-verifier did not start: $(cat "$sv_v/serve.log")" >&2; return 1; }
+  export DONJON_VERIFIER="https://127.0.0.1:$SV_PORT" DONJON_VERIFIER_CA="$sv_v/ca.pem"
 }
 
 # donjon-verifier as ROLE (operator, tenant, auditor): sv_admin ROLE ARGS...
 sv_admin() {
-  role=$1
+  sv_role=$1
   shift
   "$BUILD/verifier/donjon-verifier" "$@" --verifier "$DONJON_VERIFIER" --ca "$DONJON_VERIFIER_CA" \
-    --cert "$SV/verifier/$role.pem" --key "$SV/verifier/$role.key"
+    --cert "$SV/verifier/$sv_role.pem" --key "$SV/verifier/$sv_role.key"
 }
 
 # The operator: its policy (the manufacturer's CA, jurisdiction FR, site FR-PAR-1, class demo-1 with
 # swtpm's boot PCR 0), and the inventory naming this node's EK.
 sv_operator_setup() {
-  zeros=0000000000000000000000000000000000000000000000000000000000000000
+  sv_zeros=0000000000000000000000000000000000000000000000000000000000000000
   cat > "$SV/operator.json" <<EOF
 {"kind": "operator",
  "hardware": {"ek_roots": ["$SV/tpm/ca/swtpm-localca-rootca-cert.pem"],
@@ -113,14 +113,14 @@ sv_operator_setup() {
               "manufacturers": {"id:00001014": {}}, "inventory_required": true, "require_clock_safe": false},
  "jurisdictions": ["FR"],
  "sites": {"FR-PAR-1": "FR"},
- "hardware_classes": {"demo-1": {"boot": {"sha256": {"0": "$zeros"}}}}}
+ "hardware_classes": {"demo-1": {"boot": {"sha256": {"0": "$sv_zeros"}}}}}
 EOF
   sv_admin operator policy set "$SV/operator.json" >/dev/null
-  ek=$("$BUILD/cli/donjon" tpm info --json | jq -r '.ek_certificates[] | select(.kind == "rsa2048") | .ek_digest')
+  sv_ek=$("$BUILD/cli/donjon" tpm info --json | jq -r '.ek_certificates[] | select(.kind == "rsa2048") | .ek_digest')
   printf '{"entries": [{"ek_digest": "%s", "name": "rack-7-node-3", "site": "FR-PAR-1", "jurisdiction": "FR", "hardware_class": "demo-1"}]}\n' \
-    "$ek" > "$SV/inventory.json"
+    "$sv_ek" > "$SV/inventory.json"
   sv_admin operator inventory import "$SV/inventory.json" >/dev/null
-  SV_EK_DIGEST=$ek
+  SV_EK_DIGEST=$sv_ek
 }
 
 sv_node_enroll() {
@@ -132,11 +132,11 @@ sv_up() {
 }
 
 sv_down() {
-  for f in "$SV/verifier/pid" "$SV/tpm/pid"; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f")
-    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -f "$f"
+  for sv_f in "$SV/verifier/pid" "$SV/tpm/pid"; do
+    [ -f "$sv_f" ] || continue
+    sv_pid=$(cat "$sv_f")
+    kill "$sv_pid" 2>/dev/null && wait "$sv_pid" 2>/dev/null
+    rm -f "$sv_f"
   done
   return 0
 }
