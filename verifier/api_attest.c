@@ -257,10 +257,11 @@ static void evp_freep(EVP_PKEY **k)
   EVP_PKEY_free(*k);
 }
 
-/* Whether recipient is one of the comma-separated blobs of the layer's keys.jwe in the manifest. */
-static bool recipient_in_manifest(json_t *manifest, const char *digest, const char *recipient)
+/* Whether the blob recipient[0..rl) is one of the comma-separated blobs of the layer's keys.jwe in
+ * the manifest. */
+static bool blob_in_manifest(json_t *manifest, const char *digest, const char *recipient, size_t rl)
 {
-  size_t i, rl = strlen(recipient);
+  size_t i;
   json_t *l;
   json_array_foreach(json_object_get(manifest, "layers"), i, l) {
     const char *d = json_string_value(json_object_get(l, "digest"));
@@ -275,6 +276,28 @@ static bool recipient_in_manifest(json_t *manifest, const char *digest, const ch
     }
   }
   return false;
+}
+
+/* A layer's recipient is one blob, or several separated by commas (the layer's whole keys.jwe: a
+ * node cannot tell which blob this verifier's KEK opens); every one must be in the manifest. */
+static bool recipient_in_manifest(json_t *manifest, const char *digest, const char *recipient)
+{
+  for (const char *p = recipient;;) {
+    const char *e = strchrnul(p, ',');
+    if (e == p || !blob_in_manifest(manifest, digest, p, (size_t) (e - p)))
+      return false;
+    if (*e == '\0')
+      return true;
+    p = e + 1;
+  }
+}
+
+static size_t recipient_blobs(const char *recipient)
+{
+  size_t n = 1;
+  for (const char *p = recipient; *p; p++)
+    n += *p == ',';
+  return n;
 }
 
 /* The JWE to the ephemeral key of a released value. */
@@ -340,45 +363,52 @@ static void prepare_layers(struct attest *a)
     }
   check(a, "image", NULL, "%zu layer recipients are in the workload's manifest", a->q.n_layers);
   struct dj_vworker *w = a->r->w;
-  size_t keks = 0;
+  size_t keks = 0, blobs = 0;
   for (size_t k = 0; k < a->q.n_keys; k++)
     keks += a->keys[k].known && strcmp(a->keys[k].key.kind, DJ_KEY_KEK) == 0;
-  if (keks * a->q.n_layers > DJ_VMAX_UNWRAPS) { /* each try may be an RSA decryption */
-    check(a, "layer", "layer-unwrap", "%zu layers and %zu KEKs: more than %d unwrap attempts", a->q.n_layers, keks,
+  for (size_t i = 0; i < a->q.n_layers; i++)
+    blobs += recipient_blobs(a->q.layers[i].recipient);
+  if (keks * blobs > DJ_VMAX_UNWRAPS) { /* each try may be an RSA decryption */
+    check(a, "layer", "layer-unwrap", "%zu layer recipients and %zu KEKs: more than %d unwrap attempts", blobs, keks,
           DJ_VMAX_UNWRAPS);
     return;
   }
   for (size_t i = 0; i < a->q.n_layers; i++) {
     struct item *it = &a->layers[i];
     it->layer = a->q.layers[i].digest;
-    _cleanup_free_ uint8_t *jwe = NULL;
-    size_t jlen = 0;
-    if (dj_b64_decode(a->q.layers[i].recipient, strlen(a->q.layers[i].recipient), &jwe, &jlen) < 0)
-      continue;
-    for (size_t k = 0; k < a->q.n_keys && !it->jwe; k++) {
-      struct item *kek = &a->keys[k];
-      if (!kek->known || strcmp(kek->key.kind, DJ_KEY_KEK) != 0)
+    for (const char *b = a->q.layers[i].recipient; *b && !it->jwe;) {
+      const char *e = strchrnul(b, ',');
+      _cleanup_free_ uint8_t *jwe = NULL;
+      size_t jlen = 0;
+      int bad = dj_b64_decode(b, (size_t) (e - b), &jwe, &jlen);
+      b = *e ? e + 1 : e;
+      if (bad < 0)
         continue;
-      uint8_t der[DJ_VSEALED_MAX];
-      size_t n = 0;
-      char aad[2 * DJ_VNAME_MAX + 16];
-      snprintf(aad, sizeof aad, "key:%s:%s:%s", kek->key.tenant, kek->id, kek->key.kind);
-      if (dj_unseal(&w->srv->master, aad, kek->key.sealed, kek->key.sealed_len, der, &n, &err) < 0)
-        continue;
-      const unsigned char *p = der;
-      __attribute__((cleanup(evp_freep))) EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long) n);
-      dj_wipe(der, sizeof der);
-      uint8_t *pt = NULL;
-      size_t ptlen = 0;
-      struct dj_layer_secret s;
-      if (pk && dj_jwe_decrypt((const char *) jwe, jlen, pk, &pt, &ptlen, &err) == 0) {
-        if (dj_ocicrypt_privopts_parse(pt, ptlen, &s, &err) == 0) {
-          it->jwe = wrap(a, pt, ptlen);
-          it->id = kek->id;
+      for (size_t k = 0; k < a->q.n_keys && !it->jwe; k++) {
+        struct item *kek = &a->keys[k];
+        if (!kek->known || strcmp(kek->key.kind, DJ_KEY_KEK) != 0)
+          continue;
+        uint8_t der[DJ_VSEALED_MAX];
+        size_t n = 0;
+        char aad[2 * DJ_VNAME_MAX + 16];
+        snprintf(aad, sizeof aad, "key:%s:%s:%s", kek->key.tenant, kek->id, kek->key.kind);
+        if (dj_unseal(&w->srv->master, aad, kek->key.sealed, kek->key.sealed_len, der, &n, &err) < 0)
+          continue;
+        const unsigned char *p = der;
+        __attribute__((cleanup(evp_freep))) EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long) n);
+        dj_wipe(der, sizeof der);
+        uint8_t *pt = NULL;
+        size_t ptlen = 0;
+        struct dj_layer_secret s;
+        if (pk && dj_jwe_decrypt((const char *) jwe, jlen, pk, &pt, &ptlen, &err) == 0) {
+          if (dj_ocicrypt_privopts_parse(pt, ptlen, &s, &err) == 0) {
+            it->jwe = wrap(a, pt, ptlen);
+            it->id = kek->id;
+          }
+          dj_wipe(&s, sizeof s);
+          dj_wipe(pt, ptlen);
+          free(pt);
         }
-        dj_wipe(&s, sizeof s);
-        dj_wipe(pt, ptlen);
-        free(pt);
       }
     }
     if (!it->jwe) {

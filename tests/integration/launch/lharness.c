@@ -57,8 +57,11 @@ static void make_image(size_t big_mb)
   lh_sh("cd %s && TMPDIR=/dev/shm CMD='[\"/bin/app\"]' sh %s/tests/integration/images/mkimage.sh %s/r %s/plain latest none",
       shm, src, shm, shm);
   snprintf(LH.image, sizeof LH.image, "oci:%s/enc:latest", LH.work);
-  lh_sh("%s image encrypt --recipient jwe:%s/kek.pub.pem oci:%s/plain:latest %s >/dev/null", lh_donjon(), LH.work, shm,
-      LH.image);
+  /* two recipients, the tenant's own key first: the launch sends both, the verifier's KEK opens one */
+  lh_sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -out %s/own.pub.pem",
+        LH.work);
+  lh_sh("%s image encrypt --recipient jwe:%s/own.pub.pem --recipient jwe:%s/kek.pub.pem oci:%s/plain:latest %s >/dev/null",
+        lh_donjon(), LH.work, LH.work, shm, LH.image);
   lh_sh("rm -rf %s", shm);
   lh_sh("%s image inspect --json %s | jq -r .manifest.digest > %s/manifest.txt", lh_donjon(), LH.image, LH.work);
   char path[PATH_MAX + 32];

@@ -280,6 +280,12 @@ Test(flow, layer_keys_only_for_the_attested_image)
                    "recipient-not-in-manifest");
   json_decref(rec);
   dj_vattest_result_free(&res);
+  /* a list with image B's recipient among A's own: refused as a whole */
+  char *list = dj_xasprintf("%s,%s", ra, rb);
+  cr_assert_eq(layer_attest(&a, da, ma, la, list, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "recipient-not-in-manifest");
+  dj_vattest_result_free(&res);
+  free(list);
   /* image B's manifest sent for workload A */
   cr_assert_eq(layer_attest(&a, da, mb, "sha256:2222222222222222222222222222222222222222222222222222222222222222", rb,
                             &res), 403);
