@@ -403,3 +403,22 @@ Test(launch, plugin_leaves_the_pods_sandbox_container_alone)
   cr_assert_eq(donjon_cmd(out, sizeof out, "delete --force", "pod4"), 0, "%s", out);
   lh_nothing_left();
 }
+
+Test(launch, an_image_the_tenant_never_allowed_is_denied)
+{
+  /* the same program in another image, encrypted to the same KEK: another manifest */
+  lh_sh("d=/dev/shm/dj-other-%d && rm -rf $d && mkdir -p $d/r/bin && cp /bin/busybox $d/r/bin/ && ln -s busybox $d/r/bin/sh "
+        "&& printf '#!/bin/sh\\necho other\\n' > $d/r/bin/app && chmod 755 $d/r/bin/app && "
+        "TMPDIR=/dev/shm CMD='[\"/bin/app\"]' sh %s/tests/integration/images/mkimage.sh $d/r $d/plain latest && "
+        "%s image encrypt --recipient jwe:%s/kek.pub.pem oci:$d/plain:latest oci:%s/other:latest >/dev/null && rm -rf $d",
+        (int) getpid(), getenv("DJ_SOURCE_ROOT"), lh_donjon(), LH.work, LH.work);
+  char other[PATH_MAX + 32];
+  snprintf(other, sizeof other, "oci:%s/other:latest", LH.work);
+  struct run r;
+  const char *extra[] = { "--key", "acme-kek", "--key", "acme-db", other, NULL };
+  cr_assert_eq(launch(&r, extra), 1, "%s", r.text);
+  cr_assert(strstr(r.text, "launch: attest: denied by the verifier"), "%s", r.text);
+  cr_assert(strstr(r.text, "other image manifest"), "%s", r.text);
+  cr_assert(strstr(r.text, "\nother\n") == NULL, "the image ran: %s", r.text);
+  lh_nothing_left();
+}
