@@ -154,10 +154,10 @@ static int start(struct launch *l, pid_t *init, dj_err *err)
 {
   const char *pid_file = DJ_LAUNCH_MOUNTPOINT "/init.pid";
   const char *create[] = { "create", "--bundle", DJ_LAUNCH_MOUNTPOINT, "--pid-file", pid_file, l->id, NULL };
+  l->created = true; /* from here `delete --force` cleans up, whatever create left (or nothing) */
   int st = dj_runtime_call(&l->rt, create, err);
   if (st != 0)
     return st < 0 ? -1 : dj_error(err, 0, "donjon create %s failed (exit status %d; its message is above)", l->id, st);
-  l->created = true;
   if (read_pid(pid_file, init, err) < 0)
     return -1;
   /* From here the plaintext root lives in the container's mount namespace only. */

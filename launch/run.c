@@ -64,6 +64,9 @@ int dj_runtime_call(const struct dj_runtime *rt, const char *const *args, dj_err
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the launch blocks signals for its signalfd */
+    /* Its own process group: a Ctrl-C at the terminal reaches the launch, which decides (a runtime
+     * killed halfway through create would leave its state for the launch to clean up). */
+    setpgid(0, 0);
     execvp(rt->donjon, (char *const *) argv);
     fprintf(stderr, "donjon launch: exec %s: %s\n", rt->donjon, strerror(errno));
     _exit(127);
