@@ -141,6 +141,7 @@ int dj_api_key_put(struct dj_vreq *r)
     dj_vreq_error(r, 500, "store", "%s", err.msg);
     goto out;
   }
+  dj_vpolicies_changed(r->w->srv); /* the workers' copies of key rows */
   r->status = found == 1 ? 200 : 201;
   r->resp = json_pack("{s:s, s:s, s:s}", "id", k->id, "tenant", k->tenant, "kind", k->kind);
   if (k->public_pem[0])

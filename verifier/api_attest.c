@@ -318,7 +318,7 @@ static void prepare_keys(struct attest *a)
   for (size_t i = 0; i < a->q.n_keys; i++) {
     struct item *it = &a->keys[i];
     it->id = a->q.keys[i];
-    int found = w->st->ops->key_get(w->st, it->id, &it->key, &err);
+    int found = dj_vpolicies_key(w, it->id, &it->key, &err);
     it->known = found == 1;
     if (!it->known || strcmp(it->key.kind, DJ_KEY_SECRET) != 0)
       continue;

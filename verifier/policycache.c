@@ -1,5 +1,6 @@
 /* Each worker keeps the parsed policies (and the EK trust store built from the operator policy's
- * roots) and rebuilds them when a policy write bumps the server's generation. */
+ * roots) and the key rows it read, and rebuilds them when a policy or key write bumps the server's
+ * generation. */
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <string.h>
@@ -20,6 +21,12 @@ void dj_vpolicies_free(struct dj_vpolicies *p)
     free(p->tenants[i].tenant);
   }
   free(p->tenants);
+  for (size_t i = 0; i < p->n_keys; i++) {
+    if (p->keys[i].key)
+      dj_wipe(p->keys[i].key, sizeof *p->keys[i].key);
+    free(p->keys[i].key);
+  }
+  free(p->keys);
   memset(p, 0, sizeof *p);
 }
 
@@ -111,4 +118,32 @@ const struct dj_tenant_policy *dj_vpolicies_tenant(struct dj_vworker *w, const c
   e->tenant = dj_xstrdup(tenant);
   p->n_tenants++;
   return e->present ? &e->t : NULL;
+}
+
+#define KEYS_KEPT 1024 /* beyond, ids are read from the store each time (unknown ids cannot fill memory) */
+
+int dj_vpolicies_key(struct dj_vworker *w, const char *id, struct dj_vkey *out, dj_err *err)
+{
+  struct dj_vpolicies *p = dj_vpolicies_get(w, err);
+  if (p == NULL)
+    return -1;
+  for (size_t i = 0; i < p->n_keys; i++)
+    if (strcmp(p->keys[i].id, id) == 0) {
+      if (p->keys[i].key)
+        *out = *p->keys[i].key;
+      return p->keys[i].key != NULL;
+    }
+  int found = w->st->ops->key_get(w->st, id, out, err);
+  if (found < 0 || p->n_keys == KEYS_KEPT)
+    return found;
+  if (p->n_keys % 16 == 0)
+    p->keys = dj_xrealloc(p->keys, (p->n_keys + 16) * sizeof *p->keys);
+  struct key_entry *e = &p->keys[p->n_keys++];
+  snprintf(e->id, sizeof e->id, "%s", id);
+  e->key = NULL;
+  if (found) {
+    e->key = dj_xmalloc(sizeof *e->key);
+    *e->key = *out;
+  }
+  return found;
 }

@@ -282,7 +282,13 @@ static void send_answer(struct dj_vreq *r)
   if (r->status == 429)
     evhttp_add_header(h, "Retry-After", "1");
   const char *phrase = r->status < 300 ? "OK" : r->status < 500 ? "Refused" : "Error";
+  struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+  struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
   evhttp_send_reply(r->req, r->status, phrase, NULL);
+  /* the head and the body in one piece, written at the next turn of the loop: one TLS record and
+   * one write instead of one each (the small answers of this API fit one record) */
+  if (bev && evbuffer_get_length(bufferevent_get_output(bev)) <= 16384)
+    evbuffer_pullup(bufferevent_get_output(bev), -1);
 }
 
 static void handle(struct evhttp_request *req, void *arg)

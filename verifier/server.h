@@ -43,6 +43,11 @@ struct dj_vpolicies {
     struct dj_tenant_policy t;
   } *tenants;
   size_t n_tenants;
+  struct key_entry {                 /* key rows read (sealed values only), and ids not found */
+    struct dj_vkey *key;             /* NULL: no such key */
+    char id[DJ_VNAME_MAX];
+  } *keys;
+  size_t n_keys;
 };
 
 struct dj_vworker {
@@ -113,7 +118,10 @@ struct dj_vpolicies *dj_vpolicies_get(struct dj_vworker *w, dj_err *err);
 /* A tenant's policy, or NULL when it has none. */
 const struct dj_tenant_policy *dj_vpolicies_tenant(struct dj_vworker *w, const char *tenant, dj_err *err);
 void dj_vpolicies_free(struct dj_vpolicies *p);
-/* Bump the generation after a policy write commits. */
+/* A key's row (its value sealed) from this worker's copy, read from the store the first time:
+ * 1 found, 0 not, -1 error. Emptied with the policies at the next generation. */
+int dj_vpolicies_key(struct dj_vworker *w, const char *id, struct dj_vkey *out, dj_err *err);
+/* Bump the generation after a policy or key write commits. */
 void dj_vpolicies_changed(struct dj_vserver *srv);
 
 /* Token buckets: true when a request keyed by key may go ahead. */
