@@ -528,6 +528,32 @@ static json_t *items_json(struct item *items, size_t n, bool layers, bool releas
   return arr;
 }
 
+/* The answer: the audited body's canonical text as recorded, with audit_seq, the released JWEs (in
+ * the order of the body's keys and layers) and, for a denial, the error in front. Both pieces are
+ * jansson's output; the body is an object whose members are none of the three. */
+static char *answer_text(struct attest *a, bool allow, int64_t seq, const char *body)
+{
+  json_t *head _cleanup_json_ = json_pack("{s:I}", "audit_seq", (json_int_t) seq);
+  if (allow) {
+    json_t *keys = json_array(), *layers = json_array();
+    for (size_t i = 0; i < a->q.n_keys; i++)
+      if (a->keys[i].jwe)
+        json_array_append_new(keys, json_pack("{s:s, s:s}", "id", a->keys[i].id, "jwe", a->keys[i].jwe));
+    for (size_t i = 0; i < a->q.n_layers; i++)
+      json_array_append_new(layers, json_pack("{s:s, s:s}", "digest", a->layers[i].layer, "jwe", a->layers[i].jwe));
+    json_object_set_new(head, "released", json_pack("{s:o, s:o}", "keys", keys, "layers", layers));
+  } else {
+    json_object_set_new(head, "error", json_pack("{s:s, s:s}", "code", a->fail ? a->fail : "policy", "message",
+                                                 a->fail ? a->fail_msg : "policy denies a key"));
+  }
+  _cleanup_free_ char *h = json_dumps(head, JSON_COMPACT);
+  size_t hl = h ? strlen(h) : 0;
+  if (hl < 2 || body[0] != '{' || body[1] == '}')
+    return NULL;
+  h[hl - 1] = '\0'; /* "{...}" without its closing brace, then "," and the body's members */
+  return dj_xasprintf("%s,%s", h, body + 1);
+}
+
 static void attest_free(struct attest *a)
 {
   for (size_t i = 0; a->keys && i < a->q.n_keys; i++) {
@@ -631,33 +657,24 @@ int dj_api_attest(struct dj_vreq *r)
                            items_json(a->layers, a->q.n_layers, true, allow));
   if (!allow)
     json_object_set_new(body, "reason", json_string(a->fail ? a->fail : "policy"));
-  /* the audit record names what was released, never the JWEs: they are added to the answer after */
+  /* the audit record names what was released, never the JWEs */
   int64_t seq = 0;
-  int rc = dj_vaudit(r, "attest", body, &seq, &err);
+  _cleanup_free_ char *text = NULL;
+  int rc = dj_vaudit_text(r, "attest", body, &seq, &text, &err);
+  json_decref(body);
   if (rc == 0)
     rc = st->ops->commit(st, &err);
   if (rc < 0) {
-    json_decref(body);
     attest_free(a);
     return dj_vreq_error(r, 500, "store", "%s", err.msg);
   }
-  json_object_del(body, "source");
-  json_object_del(body, "actor");
-  for (size_t i = 0; allow && i < a->q.n_keys; i++)
-    if (a->keys[i].jwe)
-      json_object_set_new(json_array_get(json_object_get(body, "keys"), i), "jwe", json_string(a->keys[i].jwe));
-  for (size_t i = 0; allow && i < a->q.n_layers; i++)
-    if (a->layers[i].jwe)
-      json_object_set_new(json_array_get(json_object_get(body, "layers"), i), "jwe", json_string(a->layers[i].jwe));
-  json_object_set_new(body, "audit_seq", json_integer(seq));
   dj_vmetrics_decision(r->w->srv, allow ? "allow" : "deny", allow ? "released" : a->fail ? a->fail : "policy");
-  if (!allow) {
-    json_object_set_new(body, "error", json_pack("{s:s, s:s}", "code", a->fail ? a->fail : "policy", "message",
-                                                 a->fail ? a->fail_msg : "policy denies a key"));
-    r->status = 403;
-  }
-  r->resp = body;
+  r->status = allow ? 200 : 403;
   r->reason = allow ? "released" : a->fail;
+  r->text = answer_text(a, allow, seq, text);
+  r->content_type = "application/json";
   attest_free(a);
+  if (r->text == NULL)
+    return dj_vreq_error(r, 500, "internal", "the answer of audit record %" PRId64 " does not serialise", seq);
   return allow ? 0 : -1;
 }

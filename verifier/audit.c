@@ -17,13 +17,18 @@
 
 char *dj_audit_record(int64_t seq, int64_t time_ms, const char *type, json_t *body)
 {
-  json_t *j = json_pack("{s:O, s:I, s:I, s:s}", "body", body, "seq", (json_int_t) seq, "time", (json_int_t) time_ms,
-                        "type", type);
-  if (j == NULL)
+  _cleanup_free_ char *text = dj_json_canonical(body);
+  return text ? dj_audit_record_text(seq, time_ms, type, text) : NULL;
+}
+
+char *dj_audit_record_text(int64_t seq, int64_t time_ms, const char *type, const char *body)
+{
+  json_t *t = json_string(type);
+  _cleanup_free_ char *ts = t ? dj_json_canonical(t) : NULL;
+  json_decref(t);
+  if (ts == NULL || body[0] != '{')
     return NULL;
-  char *s = dj_json_canonical(j);
-  json_decref(j);
-  return s;
+  return dj_xasprintf("{\"body\":%s,\"seq\":%" PRId64 ",\"time\":%" PRId64 ",\"type\":%s}", body, seq, time_ms, ts);
 }
 
 void dj_audit_hash(const uint8_t prev[32], const char *record, size_t len, uint8_t out[32])

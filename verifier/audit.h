@@ -22,6 +22,9 @@
 
 /* Canonical record text (malloc'd), or NULL. */
 char *dj_audit_record(int64_t seq, int64_t time_ms, const char *type, json_t *body);
+/* The same from the body's canonical text (dj_json_canonical), which it encloses unchanged: the
+ * record's members sort as body, seq, time, type. */
+char *dj_audit_record_text(int64_t seq, int64_t time_ms, const char *type, const char *body);
 void dj_audit_hash(const uint8_t prev[32], const char *record, size_t len, uint8_t out[32]);
 
 /* The Ed25519 checkpoint key: a PEM private key file of mode 0600 (refused otherwise); created

@@ -405,8 +405,9 @@ int dj_vclient_attest_send(struct dj_vclient *c, json_t *body, EVP_PKEY *ephemer
                  strcmp(json_string_value(json_object_get(out->answer, "decision")) ?: "", "allow") == 0;
   if (!out->allowed)
     return 0;
-  if (released(json_object_get(out->answer, "keys"), "id", ephemeral, &out->keys, &out->n_keys, err) < 0 ||
-      released(json_object_get(out->answer, "layers"), "digest", ephemeral, &out->layers, &out->n_layers, err) < 0)
+  json_t *rel = json_object_get(out->answer, "released");
+  if (released(json_object_get(rel, "keys"), "id", ephemeral, &out->keys, &out->n_keys, err) < 0 ||
+      released(json_object_get(rel, "layers"), "digest", ephemeral, &out->layers, &out->n_layers, err) < 0)
     return -1;
   return 0;
 }

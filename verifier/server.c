@@ -80,14 +80,27 @@ int dj_vreq_json(struct dj_vreq *r, json_t **out)
   return 0;
 }
 
-int dj_vaudit(struct dj_vreq *r, const char *type, json_t *body, int64_t *seq, dj_err *err)
+int dj_vaudit_text(struct dj_vreq *r, const char *type, json_t *body, int64_t *seq, char **text, dj_err *err)
 {
   json_object_set_new(body, "source", json_string(r->peer));
   if (r->role != DJ_ROLE_NONE) {
     const char *role = r->role == DJ_ROLE_OPERATOR ? "operator" : r->role == DJ_ROLE_TENANT ? "tenant" : "auditor";
     json_object_set_new(body, "actor", json_pack("{s:s, s:s}", "role", role, "name", r->tenant));
   }
-  return r->w->st->ops->audit_append(r->w->st, type, body, dj_vnow_ms(), seq, err);
+  char *canon = dj_json_canonical(body);
+  if (canon == NULL)
+    return dj_error(err, 0, "audit: the record's body does not serialise");
+  int rc = r->w->st->ops->audit_append_text(r->w->st, type, canon, dj_vnow_ms(), seq, err);
+  if (rc == 0 && text)
+    *text = canon;
+  else
+    free(canon);
+  return rc;
+}
+
+int dj_vaudit(struct dj_vreq *r, const char *type, json_t *body, int64_t *seq, dj_err *err)
+{
+  return dj_vaudit_text(r, type, body, seq, NULL, err);
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */

@@ -110,8 +110,10 @@ int dj_vreq_json(struct dj_vreq *r, json_t **out);
 int64_t dj_vnow_ms(void);
 int64_t dj_vmono_ms(void);
 
-/* Append an audit record in the current transaction. */
+/* Append an audit record in the current transaction (body gets source and actor). */
 int dj_vaudit(struct dj_vreq *r, const char *type, json_t *body, int64_t *seq, dj_err *err);
+/* The same, and *text (malloc'd) gets the body's canonical JSON as recorded. */
+int dj_vaudit_text(struct dj_vreq *r, const char *type, json_t *body, int64_t *seq, char **text, dj_err *err);
 
 /* The current policies of this worker (rebuilt from the store when they changed). */
 struct dj_vpolicies *dj_vpolicies_get(struct dj_vworker *w, dj_err *err);

@@ -143,6 +143,9 @@ struct dj_store_ops {
    * to the head. *seq (may be NULL) gets its number. */
   int (*audit_append)(struct dj_store *st, const char *type, json_t *body, int64_t time_ms, int64_t *seq,
                       dj_err *err);
+  /* The same with the body's canonical text (dj_json_canonical), for a caller that needs it too. */
+  int (*audit_append_text)(struct dj_store *st, const char *type, const char *body, int64_t time_ms, int64_t *seq,
+                           dj_err *err);
   int (*audit_head)(struct dj_store *st, int64_t *seq, uint8_t hash[32], dj_err *err);
   /* Records with seq >= from, at most limit, in seq order, to cb (the record is borrowed). */
   int (*audit_list)(struct dj_store *st, int64_t from, int64_t limit,

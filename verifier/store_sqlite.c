@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/util.h"
 #include "verifier/audit.h"
 #include "verifier/store.h"
@@ -616,8 +617,8 @@ static int s_audit_head(struct dj_store *st, int64_t *seq, uint8_t hash[32], dj_
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(s, err, "audit head");
 }
 
-static int s_audit_append(struct dj_store *st, const char *type, json_t *body, int64_t time_ms, int64_t *seq_out,
-                          dj_err *err)
+static int s_audit_append_text(struct dj_store *st, const char *type, const char *body, int64_t time_ms,
+                               int64_t *seq_out, dj_err *err)
 {
   struct sqlite_store *s = impl(st);
   int64_t seq;
@@ -627,7 +628,7 @@ static int s_audit_append(struct dj_store *st, const char *type, json_t *body, i
   if (s_audit_head(st, &seq, prev, err) < 0)
     return -1;
   seq++;
-  _cleanup_free_ char *record = dj_audit_record(seq, time_ms, type, body);
+  _cleanup_free_ char *record = dj_audit_record_text(seq, time_ms, type, body);
   if (record == NULL)
     return dj_error(err, 0, "store: audit record does not serialise");
   dj_audit_hash(prev, record, strlen(record), hash);
@@ -642,6 +643,15 @@ static int s_audit_append(struct dj_store *st, const char *type, json_t *body, i
   if (seq_out)
     *seq_out = seq;
   return 0;
+}
+
+static int s_audit_append(struct dj_store *st, const char *type, json_t *body, int64_t time_ms, int64_t *seq_out,
+                          dj_err *err)
+{
+  _cleanup_free_ char *text = dj_json_canonical(body);
+  if (text == NULL)
+    return dj_error(err, 0, "store: audit record does not serialise");
+  return s_audit_append_text(st, type, text, time_ms, seq_out, err);
 }
 
 static int s_audit_list(struct dj_store *st, int64_t from, int64_t limit, int (*cb)(const struct dj_vaudit *, void *),
@@ -722,6 +732,7 @@ static const struct dj_store_ops sqlite_ops = {
   .policy_put = s_policy_put,
   .policy_get = s_policy_get,
   .audit_append = s_audit_append,
+  .audit_append_text = s_audit_append_text,
   .audit_head = s_audit_head,
   .audit_list = s_audit_list,
   .checkpoint_put = s_checkpoint_put,

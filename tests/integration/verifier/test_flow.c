@@ -84,6 +84,15 @@ static void attest_allowed(struct vnode *n, const char *expect_secret)
   cr_assert_str_eq(json_string_value(json_object_get(body, "decision")), "allow");
   cr_assert_str_eq(json_string_value(json_object_get(body, "node")), n->id);
   cr_assert_null(json_object_get(json_array_get(json_object_get(body, "keys"), 0), "jwe"), "a JWE in the audit log");
+  /* the answer is the audited body, with audit_seq and the released JWEs */
+  const char *k;
+  json_t *val;
+  json_object_foreach(res.answer, k, val) {
+    if (strcmp(k, "audit_seq") == 0 || strcmp(k, "released") == 0)
+      continue;
+    cr_assert(json_equal(val, json_object_get(body, k)), "answer member %s is not the audit record's", k);
+  }
+  cr_assert_eq(json_object_size(res.answer), json_object_size(body) + 2);
   json_decref(rec);
   dj_vattest_result_free(&res);
   json_decref(cfg);

@@ -219,3 +219,31 @@ Test(audit, the_key_file_must_be_private)
   cr_assert_eq(dj_audit_key_load(path, false, &k, &err), -1);
   cr_assert_not_null(strstr(err.msg, "0600"), "%s", err.msg);
 }
+
+/* A record made around a body's canonical text (the attestation answer shares that text) is the
+ * canonical JSON of the whole record, escapes and non-ASCII text included. */
+Test(audit, a_record_from_its_body_text_is_the_canonical_record)
+{
+  const char *bodies[] = { "{\"z\":1,\"a\":[{\"y\":\"\\u00e9t\\u00e9 \\\"quoted\\\" \\\\ \\n\"},null,true]}",
+                           "{\"decision\":\"allow\",\"checks\":[],\"source\":\"::1\"}", "{\"k\":{}}" };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    json_error_t je;
+    json_t *body = json_loads(bodies[i], 0, &je);
+    cr_assert_not_null(body, "%s", je.text);
+    json_t *whole = json_pack("{s:O, s:I, s:I, s:s}", "body", body, "seq", (json_int_t) 42, "time",
+                              (json_int_t) 1733250000123, "type", "attest");
+    char *want = json_dumps(whole, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *got = dj_audit_record_text(42, 1733250000123, "attest", text);
+    cr_assert_str_eq(got, want);
+    char *again = dj_audit_record(42, 1733250000123, "attest", body);
+    cr_assert_str_eq(again, want);
+    free(want);
+    free(text);
+    free(got);
+    free(again);
+    json_decref(whole);
+    json_decref(body);
+  }
+  cr_assert_null(dj_audit_record_text(1, 1, "attest", "[1]"), "only an object is a body");
+}
