@@ -156,6 +156,22 @@ Test(lifecycle, crashed_create_cleaned_by_force)
   bundle_assert_clean(&B);
 }
 
+/* Field 22 of /proc/PID/stat: the process's start time in clock ticks (0 when unreadable). */
+static unsigned long long proc_start_time(pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+  for (int field = 2; p && field < 22; field++)
+    p = strchr(p + 1, ' ');
+  return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
 Test(lifecycle, reused_pid_is_not_the_init)
 {
   create_started(&B, "sleep 1000");
@@ -174,7 +190,10 @@ Test(lifecycle, reused_pid_is_not_the_init)
   cr_assert_not_null(st);
   json_t *priv = json_object_get(st, "donjon");
   json_object_set_new(st, "pid", json_integer(decoy));
-  json_object_set_new(priv, "initStartTime", json_integer(json_integer_value(json_object_get(priv, "initStartTime")) + 1));
+  /* a start time that cannot be the decoy's: the init's own, or init+1, may be (one clock tick apart) */
+  unsigned long long decoy_start = proc_start_time(decoy);
+  cr_assert_neq(decoy_start, 0);
+  json_object_set_new(priv, "initStartTime", json_integer((json_int_t) decoy_start + 100000));
   cr_assert_eq(json_dump_file(st, path, 0), 0);
   json_decref(st);
 
