@@ -167,10 +167,9 @@ json_t *dj_jwk_public(EVP_PKEY *key, dj_err *err)
   return json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", c->jwk, "x", xs, "y", ys);
 }
 
-int dj_jwk_thumbprint(EVP_PKEY *key, uint8_t out[32], dj_err *err)
+/* RFC 7638: SHA-256 of the required members, sorted and compact. Takes jwk's reference. */
+static int jwk_digest(json_t *jwk, uint8_t out[32], dj_err *err)
 {
-  /* dj_jwk_public gives exactly the required members; sorted and compact is RFC 7638's form. */
-  json_t *jwk = dj_jwk_public(key, err);
   if (jwk == NULL)
     return -1;
   char *s = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
@@ -183,6 +182,11 @@ int dj_jwk_thumbprint(EVP_PKEY *key, uint8_t out[32], dj_err *err)
   if (ok != 1 || n != 32)
     return ossl_error(err, "JWK thumbprint: SHA-256");
   return 0;
+}
+
+int dj_jwk_thumbprint(EVP_PKEY *key, uint8_t out[32], dj_err *err)
+{
+  return jwk_digest(dj_jwk_public(key, err), out, err); /* exactly the required members */
 }
 
 /* Decode a required base64url string member. */
@@ -204,6 +208,11 @@ static int get_b64url(json_t *obj, const char *key, const char *path, bool requi
 }
 
 int dj_jwk_ec_import(json_t *jwk, const char *path, EVP_PKEY **out, dj_err *err)
+{
+  return dj_jwk_ec_import_thumbprint(jwk, path, out, NULL, err);
+}
+
+int dj_jwk_ec_import_thumbprint(json_t *jwk, const char *path, EVP_PKEY **out, uint8_t thumbprint[32], dj_err *err)
 {
   const char *kty, *crv;
   if (!json_is_object(jwk))
@@ -245,6 +254,16 @@ int dj_jwk_ec_import(json_t *jwk, const char *path, EVP_PKEY **out, dj_err *err)
     char what[DJ_JPATH_MAX + 32];
     snprintf(what, sizeof what, "%s: not a valid point of %s", path, crv);
     return ossl_error(err, what);
+  }
+  if (thumbprint) { /* what dj_jwk_thumbprint gives for this key, from the coordinates at hand */
+    _cleanup_free_ char *xs = dj_b64url_encode(x.p, x.n), *ys = dj_b64url_encode(y.p, y.n);
+    json_t *pub = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", c->jwk, "x", xs, "y", ys);
+    if (pub == NULL)
+      dj_error(err, ENOMEM, "%s: thumbprint", path);
+    if (pub == NULL || jwk_digest(pub, thumbprint, err) < 0) {
+      EVP_PKEY_free(key);
+      return -1;
+    }
   }
   *out = key;
   return 0;

@@ -56,5 +56,7 @@ json_t *dj_jwk_public(EVP_PKEY *key, dj_err *err);
 int dj_jwk_thumbprint(EVP_PKEY *key, uint8_t out[32], dj_err *err);
 /* Import a public EC JWK; the point is checked to lie on its curve. */
 int dj_jwk_ec_import(json_t *jwk, const char *path, EVP_PKEY **out, dj_err *err);
+/* The same, and its thumbprint (dj_jwk_thumbprint's) from the coordinates decoded. */
+int dj_jwk_ec_import_thumbprint(json_t *jwk, const char *path, EVP_PKEY **out, uint8_t thumbprint[32], dj_err *err);
 
 #endif

@@ -352,8 +352,7 @@ int dj_vattest_req_parse(json_t *j, struct dj_vattest_req *out, dj_err *err)
     goto out;
   }
   if (dj_json_req_object(j, "ephemeral_key", "", &jwk, err) < 0 ||
-      dj_jwk_ec_import(jwk, "ephemeral_key", &out->ephemeral, err) < 0 ||
-      dj_jwk_thumbprint(out->ephemeral, out->thumbprint, err) < 0)
+      dj_jwk_ec_import_thumbprint(jwk, "ephemeral_key", &out->ephemeral, out->thumbprint, err) < 0)
     goto out;
   if (dj_json_req_object(j, "workload", "", &w, err) < 0 || parse_workload(w, out, err) < 0 ||
       parse_keys(j, out, err) < 0 || parse_layers(j, out, err) < 0)

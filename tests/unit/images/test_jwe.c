@@ -543,6 +543,12 @@ Test(jwe, jwk_of_compressed_and_uncompressed_keys_and_import)
     cr_assert_eq(dj_jwk_ec_import(jwk, "jwk", &back, &err), 0, "%s", err.msg);
     cr_assert_eq(EVP_PKEY_eq(back, ec), 1, "%s: the imported point is the key's", groups[i]);
     EVP_PKEY_free(back);
+    /* the thumbprint an import gives is the key's own (the verifier binds the quote to it) */
+    uint8_t want[32], got[32];
+    cr_assert_eq(dj_jwk_thumbprint(ec, want, &err), 0, "%s", err.msg);
+    cr_assert_eq(dj_jwk_ec_import_thumbprint(jwk2, "jwk", &back, got, &err), 0, "%s", err.msg);
+    cr_assert_arr_eq(got, want, 32, "%s: the import's thumbprint", groups[i]);
+    EVP_PKEY_free(back);
     json_decref(jwk);
     json_decref(jwk2);
     OPENSSL_free(der);
