@@ -375,7 +375,7 @@ static int cmd_audit_verify(const struct opts *o)
   int r = 0;
   if (o->database) { /* offline: the database file itself */
     struct dj_store *st = NULL;
-    r = dj_store_sqlite_open(o->database, false, &st, &err);
+    r = dj_store_sqlite_open_readonly(o->database, &st, &err); /* never writes what it audits */
     if (r == 0) {
       if (st->ops->checkpoint_list(st, store_cp, &v, &err) < 0 || st->ops->audit_list(st, 1, INT64_MAX, store_rec, &v, &err) < 0)
         r = v.failed ? 0 : -1;

@@ -162,6 +162,10 @@ struct dj_store {
 /* Open (creating and migrating) a SQLite store in WAL mode. synchronous_full: fsync every commit
  * (survives power loss; NORMAL survives a killed process, which is what kill -9 tests). */
 int dj_store_sqlite_open(const char *path, bool synchronous_full, struct dj_store **out, dj_err *err);
+/* Open an existing store read-only: no creation, no migration, no write (an auditor's copy, or
+ * the database of a running verifier). Fails on a missing file and on a schema that is missing
+ * or newer than this build's. */
+int dj_store_sqlite_open_readonly(const char *path, struct dj_store **out, dj_err *err);
 /* The schema version this build migrates to. */
 int dj_store_sqlite_schema_version(void);
 

@@ -935,3 +935,48 @@ int dj_store_sqlite_open(const char *path, bool synchronous_full, struct dj_stor
   *out = &s->base;
   return 0;
 }
+
+/* A read-only store has no writer: a transaction is refused (and a write outside one by SQLite,
+ * the connection being read-only). */
+static int s_begin_readonly(struct dj_store *st, dj_err *err)
+{
+  (void) st;
+  return dj_error(err, 0, "store: opened read-only");
+}
+
+static struct dj_store_ops readonly_ops;
+static pthread_once_t readonly_once = PTHREAD_ONCE_INIT;
+
+static void readonly_init(void)
+{
+  readonly_ops = sqlite_ops;
+  readonly_ops.begin = s_begin_readonly;
+}
+
+int dj_store_sqlite_open_readonly(const char *path, struct dj_store **out, dj_err *err)
+{
+  struct sqlite_store *s = dj_xcalloc(1, sizeof *s);
+  pthread_once(&readonly_once, readonly_init);
+  s->base.ops = &readonly_ops;
+  sqlite3_stmt *q = NULL;
+  int version = -1, r = 0;
+  /* no SQLITE_OPEN_CREATE: a mistyped path is an error, not an empty database */
+  if (sqlite3_open_v2(path, &s->rd.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+    r = dj_error(err, 0, "store: %s", s->rd.db ? sqlite3_errmsg(s->rd.db) : "cannot open");
+  else if (sqlite3_prepare_v2(s->rd.db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW)
+    r = dj_error(err, 0, "store: %s", sqlite3_errmsg(s->rd.db)); /* e.g. not a database */
+  else
+    version = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  if (r == 0 && (version < 1 || version > dj_store_sqlite_schema_version()))
+    r = dj_error(err, 0, "store: schema version %d is not one of this verifier's (1 to %d)", version,
+                 dj_store_sqlite_schema_version());
+  if (r < 0) {
+    dj_err_wrap(err, "%s", path);
+    s_close(&s->base);
+    return -1;
+  }
+  sqlite3_busy_timeout(s->rd.db, 5000);
+  *out = &s->base;
+  return 0;
+}

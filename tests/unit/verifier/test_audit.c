@@ -1,12 +1,15 @@
 /* The audit chain and its signed checkpoints: `audit verify` (here its verifier, over a real SQLite
  * store) passes on an intact log and names each tampering: an edited, dropped or reordered
- * record, a dropped tail, a rewritten chain, a forged or removed checkpoint. */
+ * record, a dropped tail, a rewritten chain, a forged or removed checkpoint; and the command
+ * itself on a database file, which it opens read-only. */
 #include <criterion/criterion.h>
+#include <openssl/pem.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "verifier/audit.h"
@@ -246,4 +249,114 @@ Test(audit, a_record_from_its_body_text_is_the_canonical_record)
     json_decref(body);
   }
   cr_assert_null(dj_audit_record_text(1, 1, "attest", "[1]"), "only an object is a body");
+}
+
+/* `donjon-verifier audit verify --database FILE`: the command itself, on the database file. */
+static int cli_verify(const char *database, char *out, size_t size)
+{
+  char pub[160], cmd[1024];
+  snprintf(pub, sizeof pub, "%s/audit.pub", dir);
+  FILE *f = fopen(pub, "w");
+  cr_assert_not_null(f);
+  cr_assert_eq(PEM_write_PUBKEY(f, key), 1);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "'%s' audit verify --database '%s' --pubkey '%s' 2>&1", getenv("DONJON_VERIFIER_BIN"),
+           database, pub);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t n = fread(out, 1, size - 1, p);
+  out[n] = 0;
+  int status = pclose(p);
+  cr_assert(WIFEXITED(status), "%s", out);
+  return WEXITSTATUS(status);
+}
+
+static void cli_expect_failure(const char *needle)
+{
+  char out[2048];
+  cr_assert_eq(cli_verify(db, out, sizeof out), 1, "tampering not detected (%s): %s", needle, out);
+  cr_assert_not_null(strstr(out, needle), "%s", out);
+  cr_assert_not_null(strstr(out, "FAILED"), "%s", out);
+}
+
+static char *file_bytes(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f, "%s", path);
+  char *b = malloc(1 << 20);
+  *len = fread(b, 1, 1 << 20, f);
+  fclose(f);
+  return b;
+}
+
+Test(audit, cli_passes_an_intact_log_and_writes_nothing)
+{
+  fill();
+  char out[2048];
+  /* while the store is open (its WAL in use), then closed */
+  cr_assert_eq(cli_verify(db, out, sizeof out), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "audit log OK: 10 records, 2 signed checkpoints"), "%s", out);
+  st->ops->close(st);
+  st = NULL;
+  size_t l1, l2;
+  char *before = file_bytes(db, &l1);
+  cr_assert_eq(cli_verify(db, out, sizeof out), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "audit log OK: 10 records"), "%s", out);
+  char *after = file_bytes(db, &l2);
+  cr_assert(l1 == l2 && memcmp(before, after, l1) == 0, "audit verify wrote to the database it audits");
+  free(before);
+  free(after);
+}
+
+Test(audit, cli_refuses_a_missing_file_or_a_database_without_the_schema)
+{
+  char out[2048], path[160];
+  snprintf(path, sizeof path, "%s/mistyped.sqlite", dir);
+  cr_assert_eq(cli_verify(path, out, sizeof out), 1, "%s", out);
+  cr_assert_not_null(strstr(out, "mistyped.sqlite"), "%s", out);
+  cr_assert_null(strstr(out, "audit log OK"), "%s", out);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), -1, "audit verify created %s", path);
+  /* a SQLite file that is not a verifier store (no schema version), and a newer schema */
+  snprintf(path, sizeof path, "%s/other.sqlite", dir);
+  sqlite3 *h;
+  cr_assert_eq(sqlite3_open(path, &h), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(h, "CREATE TABLE t (x)", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(h);
+  cr_assert_eq(cli_verify(path, out, sizeof out), 1, "%s", out);
+  cr_assert_not_null(strstr(out, "schema version 0 is not one of this verifier's"), "%s", out);
+  sql("PRAGMA user_version = 99");
+  cr_assert_eq(cli_verify(db, out, sizeof out), 1, "%s", out);
+  cr_assert_not_null(strstr(out, "schema version 99"), "%s", out);
+}
+
+Test(audit, cli_finds_each_tampering)
+{
+  fill();
+  sql("UPDATE audit SET record = replace(record, '\"deny\"', '\"allow\"') WHERE seq = 4");
+  cli_expect_failure("record 4: its hash is not the chain's");
+  rehash_from(4); /* the chain rewritten without the checkpoint key */
+  cli_expect_failure("record 6: the chain differs from the signed checkpoint at this seq (a rewritten chain)");
+}
+
+Test(audit, cli_finds_a_dropped_record)
+{
+  fill();
+  sql("DELETE FROM audit WHERE seq = 3");
+  cli_expect_failure("record 4: expected record 3");
+}
+
+Test(audit, cli_finds_reordered_records)
+{
+  fill();
+  sql("UPDATE audit SET seq = -2 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3;"
+      "UPDATE audit SET seq = 3 WHERE seq = -2;");
+  cli_expect_failure("record 2: its text does not carry seq 2");
+}
+
+Test(audit, cli_finds_a_dropped_tail)
+{
+  fill();
+  sql("DELETE FROM audit WHERE seq > 8");
+  cli_expect_failure("(a dropped tail)");
 }
