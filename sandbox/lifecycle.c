@@ -211,7 +211,9 @@ int dj_container_delete(const char *root, const char *id, bool force, dj_err *er
   }
   int rc = -1;
   if (strcmp(l.status, "stopped") != 0) {
-    if (!force) {
+    /* a created container's process never ran: runc and crun kill its init and delete it, and
+     * containerd's shim relies on that (createdState.Delete calls delete without --force) */
+    if (!force && strcmp(l.status, "created") != 0) {
       dj_error(err, 0, "container \"%s\" is %s: stop it first (kill) or use delete --force", id, l.status);
       goto out;
     }

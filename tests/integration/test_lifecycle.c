@@ -122,12 +122,19 @@ Test(lifecycle, delete_running_refused_then_forced)
   cr_expect_neq(dj(&B, B.id, "state", NULL, NULL), 0, "state of a deleted container succeeded");
 }
 
-Test(lifecycle, delete_created_forced)
+Test(lifecycle, delete_created_kills_its_init)
 {
+  /* as runc and crun do, and containerd's shim expects (createdState.Delete: no --force) */
   bundle_sh(&B, "exit 0");
   cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
   pid_t pid = pid_of(&B);
-  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 1, "delete of a created container succeeded");
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete of a created container: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "the init was not killed (status %#x)", ws);
+  bundle_assert_clean(&B);
+  cr_expect_neq(dj(&B, B.id, "state", NULL, NULL), 0, "state of a deleted container succeeded");
+  cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
+  pid = pid_of(&B);
   cr_expect_eq(dj(&B, B.id, "delete", "--force", NULL), 0, "delete --force: %s", R.err);
   wait_init(pid);
   bundle_assert_clean(&B);
