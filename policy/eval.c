@@ -70,11 +70,15 @@ static void eval_operator_tpm(const struct dj_operator_policy *op, const struct 
                               struct verdict *v)
 {
   const struct dj_tpm_vendor *vendor = NULL;
-  for (size_t i = 0; c->tpm_manufacturer && i < op->n_vendors; i++)
+  bool named = c->tpm_manufacturer && c->tpm_manufacturer[0];
+  for (size_t i = 0; named && i < op->n_vendors; i++)
     if (strcmp(op->vendors[i].manufacturer, c->tpm_manufacturer) == 0)
       vendor = &op->vendors[i];
-  reason(v, "operator.tpm_manufacturer", vendor != NULL, "TPM manufacturer %s %s",
-         nz(c->tpm_manufacturer), vendor ? "is allowed" : "is not allowed");
+  if (!named) /* a TPM without an EK certificate: nothing attests who made it */
+    reason(v, "operator.tpm_manufacturer", false, "TPM manufacturer unknown (no EK certificate names it)");
+  else
+    reason(v, "operator.tpm_manufacturer", vendor != NULL, "TPM manufacturer %s %s", c->tpm_manufacturer,
+           vendor ? "is allowed" : "is not allowed");
   if (!vendor) {
     reason(v, "operator.tpm_firmware", false, "no firmware rule without an allowed manufacturer");
     return;
@@ -200,8 +204,13 @@ static void eval_tenant(const struct dj_tenant_policy *t, const struct dj_policy
       k = &t->keys[i];
   reason(v, "tenant.key", k != NULL, "key %s %s tenant %s", nz(c->key_id), k ? "has a rule of" : "has no rule of",
          t->tenant);
-  if (!k)
+  if (!k) { /* every rule is still reported: none can be met without the key's rule */
+    static const char *const rules[] = { "tenant.jurisdiction", "tenant.site", "tenant.hardware_class",
+                                         "tenant.workload", "tenant.evidence_age" };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+      reason(v, rules[i], false, "no rule of tenant %s for key %s", t->tenant, nz(c->key_id));
     return;
+  }
   bool jur = strv_has(k->jurisdictions, k->n_jurisdictions, c->jurisdiction);
   reason(v, "tenant.jurisdiction", jur, "jurisdiction %s %s", nz(c->jurisdiction), jur ? "is allowed" : "is not allowed");
   bool site = strv_match(k->sites, k->n_sites, c->site);

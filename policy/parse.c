@@ -269,6 +269,8 @@ static void parse_hardware(struct pctx *c, json_t *hw, struct dj_operator_policy
     json_object_foreach(m, name, v) {
       char p[DJ_JPATH_MAX];
       dj_jpath_key(p, "hardware.manufacturers", name);
+      if (!name[0]) /* what a TPM without an EK certificate would match */
+        perr(c, "%s: a manufacturer id must not be empty", p);
       parse_vendor(c, name, v, p, &out->vendors[out->n_vendors++]);
     }
   }

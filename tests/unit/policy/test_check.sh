@@ -11,6 +11,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$V" policy check "$F/demo-operator.json" >"$tmp/out" 2>"$tmp/err" || fail "demo operator refused: $(cat "$tmp/err")"
 grep -qx '  site FR-PAR-1 in FR' "$tmp/out" || fail "operator summary: $(cat "$tmp/out")"
 grep -qx '  TPM manufacturer id:49465800: firmware >= 0, except 1074790408' "$tmp/out" || fail "operator firmware summary"
+grep -qx '  hardware class std-1: PCRs not checked: 1 2 3 4 5 6' "$tmp/out" || fail "unchecked PCRs: $(cat "$tmp/out")"
 "$V" policy check "$F/demo-tenant.json" >"$tmp/out" 2>"$tmp/err" || fail "demo tenant refused: $(cat "$tmp/err")"
 grep -qx 'key acme-db: released when all of' "$tmp/out" || fail "tenant summary: $(cat "$tmp/out")"
 grep -qx '  site matches: FR-PAR-\*' "$tmp/out" || fail "tenant site summary"

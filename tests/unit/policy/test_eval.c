@@ -146,6 +146,14 @@ Test(eval, manufacturer_not_allowed)
        "operator.tpm_firmware");
 }
 
+/* A TPM without an EK certificate (enrolled through the inventory) has no manufacturer: no key. */
+Test(eval, tpm_without_ek_certificate_has_no_manufacturer)
+{
+  c.tpm_manufacturer = "";
+  DENY("operator.tpm_manufacturer", "TPM manufacturer unknown (no EK certificate names it)",
+       "operator.tpm_manufacturer", "operator.tpm_firmware");
+}
+
 Test(eval, firmware_below_minimum)
 {
   c.firmware_version = 65537;
@@ -201,7 +209,8 @@ Test(eval, missing_claims_deny)
   c.manifest_digest = NULL;
   c.key_id = NULL;
   DENY("tenant.key", "key (none) has no rule of tenant acme", "operator.tpm_manufacturer", "operator.tpm_firmware",
-       "operator.site", "operator.jurisdiction", "operator.hardware_class", "operator.boot", "tenant.key");
+       "operator.site", "operator.jurisdiction", "operator.hardware_class", "operator.boot", "tenant.key",
+       "tenant.jurisdiction", "tenant.site", "tenant.hardware_class", "tenant.workload", "tenant.evidence_age");
 }
 
 Test(eval, unknown_hardware_class)
@@ -241,7 +250,9 @@ Test(eval, boot_pcr_missing_or_other_bank)
 Test(eval, unknown_key)
 {
   c.key_id = "acme-other";
-  DENY("tenant.key", "key acme-other has no rule of tenant acme", "tenant.key");
+  /* the other tenant rules are still reported, failed, since there is no rule to meet */
+  DENY("tenant.workload", "no rule of tenant acme for key acme-other", "tenant.key", "tenant.jurisdiction",
+       "tenant.site", "tenant.hardware_class", "tenant.workload", "tenant.evidence_age");
 }
 
 /* An operator with a second jurisdiction, site and class, for the tenant's narrowing. */

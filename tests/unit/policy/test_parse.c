@@ -158,6 +158,10 @@ Test(parse, operator_hardware_values)
          "hardware.manufacturers.id:53544D20.min_firmware: -1 is out of range [0, 9223372036854775807]",
          "hardware.manufacturers.id:53544D20.denied_firmware[0]: expected a non-negative integer, got string",
          "hardware.require_clock_safe: expected a boolean, got string");
+  /* the empty id is what a TPM without an EK certificate would match */
+  j = fixture("demo-operator.json");
+  json_object_set_new(json_object_get(json_object_get(j, "hardware"), "manufacturers"), "", json_object());
+  ERRORS(j, "hardware.manufacturers.: a manufacturer id must not be empty");
 }
 
 /* A self-signed P-256 certificate in PEM, made here (no fixture from elsewhere). */
