@@ -219,10 +219,18 @@ int dj_cmd_exec(struct dj_cli *cli, int argc, char **argv)
       json_object_set_new(proc, "apparmorProfile", json_string(apparmor));
   }
   eo.process = proc;
+  /* args[0] only: the rest (and env) may carry secrets */
+  const char *arg0 = json_string_value(json_array_get(json_object_get(proc, "args"), 0));
+  dj_log_debug("exec %s: %s%s%s", eo.id, arg0 != NULL ? arg0 : "(no args)",
+               eo.detach ? ", detached" : "", json_is_true(json_object_get(proc, "terminal")) ? ", with a terminal" : "");
   int status = 0;
   if (dj_container_exec(&eo, &status, &err) < 0) {
     dj_err_wrap(&err, "exec %s", eo.id);
     return dj_cli_fail(&err);
   }
+  if (eo.detach)
+    dj_log_debug("exec %s: the process runs, detached", eo.id);
+  else
+    dj_log_debug("exec %s: the process exited with status %d", eo.id, status);
   return status;
 }

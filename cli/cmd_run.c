@@ -136,6 +136,8 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
     dj_err_wrap(&err, "config.json");
     return dj_cli_fail(&err);
   }
+  dj_log_debug("%s %s: bundle %s, config parsed%s", cmd, ro.id, ro.bundle,
+               profile != NULL ? " (confidential profile applied)" : "");
   if (create) {
     /* sd_notify through the container, as runc does (sandbox/notify.h) */
     const char *notify = getenv("NOTIFY_SOCKET");
@@ -148,6 +150,7 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
       dj_err_wrap(&err, "create %s", ro.id);
       return dj_cli_fail(&err);
     }
+    dj_log_debug("create %s: created, its init waits for start", ro.id);
     return 0;
   }
   int status = 0;
@@ -155,6 +158,7 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
     dj_err_wrap(&err, "run %s", ro.id);
     return dj_cli_fail(&err);
   }
+  dj_log_debug("run %s: the process exited with status %d", ro.id, status);
   return status;
 }
 

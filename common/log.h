@@ -1,5 +1,6 @@
-/* Logging for the binaries (libraries report through dj_err, not here).
- * Text: "time level msg"; JSON lines: {"level":..., "msg":..., "time":...} as go-runc parses
+/* Logging: libraries report errors through dj_err, not here; they log only what is no error (a
+ * failed poststart hook's warning) and, for --debug, a line at each lifecycle step.
+ * Text: "TIME LEVEL: MSG"; JSON lines: {"level":..., "msg":..., "time":...} as go-runc parses
  * them. Never pass secrets to these functions. */
 #ifndef DJ_LOG_H
 #define DJ_LOG_H

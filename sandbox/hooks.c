@@ -120,6 +120,7 @@ static int hook_run(json_t *h, const char *what, const char *state, dj_err *err)
   _cleanup_free_ const char **envp = string_vector(json_object_get(h, "env"), NULL);
   json_int_t timeout = json_integer_value(json_object_get(h, "timeout"));
   int in[2], out[2];
+  dj_log_debug("%s: running %s", what, path);
   if (pipe2(in, O_CLOEXEC) < 0)
     return dj_error(err, errno, "%s: pipe", what);
   if (pipe2(out, O_CLOEXEC) < 0) {
@@ -190,8 +191,10 @@ static int hook_run(json_t *h, const char *what, const char *state, dj_err *err)
   if (timed_out)
     return dj_error(err, ETIMEDOUT, "%s: %s did not finish within its timeout of %lld s", what, path,
                     (long long) timeout);
-  if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
+  if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+    dj_log_debug("%s: %s exited with status 0", what, path);
     return 0;
+  }
   char status[64];
   if (WIFEXITED(ws))
     snprintf(status, sizeof status, "exited with status %d", WEXITSTATUS(ws));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/hooks.h"
@@ -85,6 +86,7 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
   if (notify != NULL && (notify_fd = dj_notify_listen(root, id, err)) < 0)
     goto out;
   snprintf(path, sizeof path, "%s/%s/exec.fifo", root, id);
+  dj_log_debug("start %s: waiting for the init (pid %d) on %s", id, (int) l.pid, path);
   /* O_NONBLOCK: an init that died must not leave us waiting for a writer. */
   fifo = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
   if (fifo < 0) {
@@ -123,6 +125,7 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
     }
   }
   unlink(path);
+  dj_log_debug("start %s: the init goes on to exec the process", id);
   json_object_set_new(l.st, "status", json_string("running"));
   rc = dj_state_save(root, id, l.st, err);
   if (rc == 0)
@@ -159,6 +162,8 @@ int dj_container_kill(const char *root, const char *id, int sig, bool all, dj_er
   if (lock < 0)
     return -1;
   int rc = 0;
+  dj_log_debug("kill %s: signal %d to %s (status %s, init pid %d)", id, sig,
+               all ? "every process of its cgroup" : "the init", l.status, (int) l.pid);
   /* --all reaches what is left in the cgroup even once the init is gone (exec'd processes of a
    * stopped container), as runc does: containerd's shim relies on it */
   if (all && strcmp(l.status, "stopped") == 0 && l.cg != NULL)
@@ -217,10 +222,12 @@ int dj_container_delete(const char *root, const char *id, bool force, dj_err *er
       dj_error(err, 0, "container \"%s\" is %s: stop it first (kill) or use delete --force", id, l.status);
       goto out;
     }
+    dj_log_debug("delete %s: SIGKILL to the %s container's init (pid %d)", id, l.status, (int) l.pid);
     if (kill_init(&l, id, err) < 0)
       goto out;
   }
   if (l.cg != NULL) {
+    dj_log_debug("delete %s: removing its cgroups", id);
     /* destroy kills what is left in the cgroups, then frees them */
     struct dj_cgroup *cg = l.cg;
     l.cg = NULL;
@@ -231,6 +238,7 @@ int dj_container_delete(const char *root, const char *id, bool force, dj_err *er
   }
   run_hooks_warn(root, id, &l, DJ_HOOK_POSTSTOP);
   dj_state_remove(root, id);
+  dj_log_debug("delete %s: state removed", id);
   rc = 0;
 out:
   dj_live_free(&l);

@@ -78,6 +78,11 @@ int create(struct bundle *b, const char *pid_file)
 
 int create_with(struct bundle *b, const char *const *extra)
 {
+  return create_opts(b, NULL, extra);
+}
+
+int create_opts(struct bundle *b, const char *const *global, const char *const *extra)
+{
   bundle_write_config(b);
   char errpath[PATH_MAX];
   snprintf(errpath, sizeof errpath, "%s/create.err", b->dir);
@@ -89,9 +94,14 @@ int create_with(struct bundle *b, const char *const *extra)
     dup2(nul, 0);
     dup2(nul, 1);
     dup2(fd, 2);
-    const char *full[24] = { donjon_path(), "--root", b->state, "create", "--bundle", b->dir };
-    size_t k = 6;
-    for (; extra != NULL && *extra != NULL && k < 20; extra++)
+    const char *full[32] = { donjon_path(), "--root", b->state };
+    size_t k = 3;
+    for (; global != NULL && *global != NULL && k < 12; global++)
+      full[k++] = *global;
+    full[k++] = "create";
+    full[k++] = "--bundle";
+    full[k++] = b->dir;
+    for (; extra != NULL && *extra != NULL && k < 28; extra++)
       full[k++] = *extra;
     full[k++] = b->id;
     full[k] = NULL;

@@ -21,6 +21,8 @@ int djv(struct bundle *b, const char *const *argv, int stdin_fd);
  * extra: more create options (NULL-terminated, may be NULL). */
 int create(struct bundle *b, const char *pid_file);
 int create_with(struct bundle *b, const char *const *extra);
+/* global: options before the command (--debug, --log F...), NULL-terminated, may be NULL. */
+int create_opts(struct bundle *b, const char *const *global, const char *const *extra);
 json_t *state_of(struct bundle *b);
 const char *status_of(struct bundle *b);
 pid_t pid_of(struct bundle *b);

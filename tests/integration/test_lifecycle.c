@@ -513,3 +513,112 @@ Test(lifecycle, global_flags)
   cr_expect_not_null(json_object_get(l, "time"));
   json_decref(l);
 }
+/* The lines of a --log file as "LEVEL MSG\n" each: JSON lines (asserted to carry the level, msg
+ * and time go-runc reads) or text lines ("TIME LEVEL: MSG"). */
+static char *log_lines(const char *path, bool json)
+{
+  static char out[1 << 16];
+  out[0] = '\0';
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "no --log file %s", path);
+  char line[8192];
+  size_t n = 0;
+  while (fgets(line, sizeof line, f) != NULL && n < sizeof out - 1) {
+    const char *level = NULL, *msg = NULL;
+    json_t *l = NULL;
+    char tlevel[16] = "";
+    if (json) {
+      json_error_t je;
+      l = json_loads(line, 0, &je);
+      cr_assert_not_null(l, "not a JSON line: %s", line);
+      level = json_string_value(json_object_get(l, "level"));
+      msg = json_string_value(json_object_get(l, "msg"));
+      const char *time = json_string_value(json_object_get(l, "time"));
+      cr_expect(level != NULL && msg != NULL && time != NULL && time[4] == '-', "line without level, msg or time: %s",
+                line);
+    } else {
+      /* 2026-12-06T09:52:04.123456789Z debug: MSG */
+      char *sp = strchr(line, ' '), *colon = sp != NULL ? strstr(sp, ": ") : NULL;
+      cr_expect(line[4] == '-' && sp != NULL && sp[-1] == 'Z' && colon != NULL, "not a text log line: %s", line);
+      if (sp != NULL && colon != NULL) {
+        snprintf(tlevel, sizeof tlevel, "%.*s", (int) (colon - sp - 1), sp + 1);
+        level = tlevel;
+        msg = colon + 2;
+      }
+    }
+    n += (size_t) snprintf(out + n, sizeof out - n, "%s %s%s", level ? level : "?", msg ? msg : "?",
+                           json ? "\n" : "");
+    json_decref(l);
+  }
+  fclose(f);
+  return out;
+}
+
+/* create, start, exec, kill, delete of B with these global options before each command */
+static void lifecycle_with(const char *const *g, size_t ng)
+{
+  const char *argv[16];
+  bundle_set(&B, "hooks", json_pack("{s:[{s:s}]}", "prestart", "path", "/bin/true"));
+  bundle_sh(&B, "sleep 1000");
+  cr_assert_eq(create_opts(&B, g, NULL), 0, "create: %s", R.err);
+  pid_t pid = pid_of(&B);
+  static const char *const steps[][4] = { { "start", NULL }, { "exec", "true", NULL }, { "kill", "KILL", NULL },
+                                          { "delete", NULL } };
+  for (size_t s = 0; s < 4; s++) {
+    size_t k = 0;
+    for (size_t i = 0; i < ng; i++)
+      argv[k++] = g[i];
+    argv[k++] = steps[s][0];
+    argv[k++] = B.id;
+    for (size_t i = 1; steps[s][i] != NULL; i++)
+      argv[k++] = steps[s][i];
+    argv[k] = NULL;
+    if (s == 3)
+      wait_init(pid);
+    cr_assert_eq(djv(&B, argv, -1), 0, "%s: %s", steps[s][0], R.err);
+  }
+}
+
+Test(lifecycle, debug_lines_in_the_json_log)
+{
+  char log[PATH_MAX], want[256];
+  snprintf(log, sizeof log, "%s/debug.json", B.dir);
+  const char *g[] = { "--debug", "--log", log, "--log-format", "json", NULL };
+  lifecycle_with(g, 5);
+  const char *text = log_lines(log, true);
+  static const char *const steps[] = { "create", "start", "exec", "kill", "delete" };
+  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+    snprintf(want, sizeof want, "debug %s %s: ", steps[i], B.id);
+    cr_expect(has(text, want), "no debug line for %s in the log:\n%s", steps[i], text);
+  }
+  cr_expect(has(text, "debug hooks.prestart[0]: running /bin/true"), "no debug line for the hook:\n%s", text);
+  cr_expect(!has(text, "sleep 1000"), "the process's arguments reached the log:\n%s", text);
+
+  /* the same without --debug: not one debug line */
+  snprintf(log, sizeof log, "%s/quiet.json", B.dir);
+  const char *q[] = { "--log", log, "--log-format", "json", NULL };
+  lifecycle_with(q, 4);
+  text = log_lines(log, true);
+  cr_expect(!has(text, "debug"), "debug lines without --debug:\n%s", text);
+}
+
+Test(lifecycle, text_log_lines)
+{
+  /* --log alone: text, errors only */
+  char log[PATH_MAX], want[256];
+  snprintf(log, sizeof log, "%s/plain.log", B.dir);
+  const char *e[] = { "--log", log, "kill", "no-such-container", NULL };
+  cr_expect_eq(djv(&B, e, -1), 1);
+  const char *text = log_lines(log, false);
+  cr_expect(has(text, "error kill no-such-container: ") && has(text, "does not exist"), "%s", text);
+  cr_expect(!has(text, "debug"), "%s", text);
+  /* --log-format text --debug: the steps, one line each */
+  snprintf(log, sizeof log, "%s/debug.log", B.dir);
+  const char *g[] = { "--log-format", "text", "--debug", "--log", log, NULL };
+  lifecycle_with(g, 5);
+  text = log_lines(log, false);
+  snprintf(want, sizeof want, "debug start %s: ", B.id);
+  cr_expect(has(text, want), "%s", text);
+  snprintf(want, sizeof want, "debug delete %s: state removed", B.id);
+  cr_expect(has(text, want), "%s", text);
+}
