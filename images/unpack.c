@@ -427,19 +427,35 @@ static int opaque_apply(struct unpack *u, const char *dir, dj_err *err)
   return opaque_clear(u, dfd, dir, err);
 }
 
-static int entry_whiteout(struct unpack *u, const char *path, const char *base, int pfd, dj_err *err)
+/* A whiteout hides NAME of the lower layers only: what this same layer wrote stays, wherever the
+ * whiteout comes in the tar (OCI image spec); a directory of this layer still loses what lower
+ * layers put inside. It creates nothing: a missing parent means there is nothing to hide. */
+static int entry_whiteout(struct unpack *u, const char *path, dj_err *err)
 {
-  if (strcmp(base, WH_OPAQUE) == 0) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%.*s", (int) (base - path > 0 ? base - path - 1 : 0), path);
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  char dir[PATH_MAX], vpath[PATH_MAX];
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - path) : 0, path);
+  if (strcmp(base, WH_OPAQUE) == 0)
     return opaque_apply(u, dir, err);
-  }
   const char *victim = base + strlen(WH_PREFIX);
-  if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0 || strchr(victim, '/'))
+  if (*victim == '\0' || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0)
     return dj_error(err, 0, "whiteout of \"%s\" is invalid", victim);
-  if (remove_at(u, pfd, victim) < 0)
-    return dj_error(err, errno, "remove whited-out %s", victim);
-  return 0;
+  memcpy(vpath, path, (size_t) (base - path)); /* path without ".wh.": shorter than PATH_MAX */
+  strcpy(vpath + (base - path), victim);
+  _cleanup_close_ int pfd =
+    dj_openat2(u->rootfd, *dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, DJ_RESOLVE_ROOT_FLAGS);
+  if (pfd < 0)
+    return errno == ENOENT || errno == ENOTDIR ? 0 : dj_error(err, errno, "open its directory");
+  if (!pathset_has(&u->layer_paths, vpath)) {
+    if (remove_at(u, pfd, victim) < 0)
+      return dj_error(err, errno, "remove whited-out %s", victim);
+    return 0;
+  }
+  _cleanup_close_ int dfd = openat(pfd, victim, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    return errno == ENOTDIR || errno == ELOOP || errno == ENOENT ? 0 : dj_error(err, errno, "open %s", vpath);
+  return opaque_clear(u, dfd, vpath, err);
 }
 
 static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entry *e, const char *path,
@@ -449,6 +465,9 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
   char base[NAME_MAX + 1];
   if (*path == '\0')
     return 0; /* the root itself ("./"): DIR keeps its own metadata */
+  const char *slash = strrchr(path, '/');
+  if (strncmp(slash ? slash + 1 : path, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+    return entry_whiteout(u, path, err);
   _cleanup_close_ int pfd = parent_open(u, path, base, err);
   if (pfd < 0)
     return -1;
@@ -457,8 +476,6 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
     return -1;
   if (pdepth + 1 > o->max_depth)
     return dj_error(err, 0, "more than %u directories deep (through symbolic links)", o->max_depth);
-  if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
-    return entry_whiteout(u, path, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, pfd, err);
 
   mode_t type = archive_entry_filetype(e);
   const char *hardlink = archive_entry_hardlink(e);

@@ -97,6 +97,21 @@ static void assert_file(const char *rel, const char *content)
   free(p);
 }
 
+static void assert_absent(const char *rel)
+{
+  char *p = rootpath(rel);
+  cr_assert_neq(access(p, F_OK), 0, "%s is there", p);
+  free(p);
+}
+
+static void assert_count(const char *rel, int n)
+{
+  char *p = rootpath(rel);
+  int got = tt_count(p);
+  cr_assert_eq(got, n, "%d entries in %s, expected %d", got, p, n);
+  free(p);
+}
+
 Test(unpack, plain_layer_with_files_dirs_links)
 {
   struct tentry e[] = {
@@ -424,6 +439,69 @@ Test(unpack, opaque_directory_hides_lower_content_at_every_depth)
   free(impl);
   free(t[0].p);
   free(t[1].p);
+}
+
+/* A whiteout hides lower layers only (OCI image spec): NAME written by the same layer stays,
+ * whether it comes before or after its whiteout; a directory of the layer stays too but loses
+ * what lower layers put inside. */
+Test(unpack, whiteout_spares_what_the_same_layer_wrote)
+{
+  struct tentry l1[] = { { 'f', "x", .data = "lower" }, { 'd', "d" }, { 'f', "d/old", .data = "1" },
+                         { 'f', "gone", .data = "1" } };
+  struct tentry l2[] = { { 'f', "x", .data = "upper" }, { 'f', ".wh.x", .data = "" },
+                         { 'f', "d/new", .data = "2" }, { 'f', ".wh.d", .data = "" },
+                         { 'f', "only", .data = "mine" }, { 'f', ".wh.only", .data = "" },
+                         { 'f', ".wh.late", .data = "" }, { 'f', "late", .data = "after" },
+                         { 'f', ".wh.gone", .data = "" } };
+  struct tbuf t[2] = { tt_tar(l1, 4), tt_tar(l2, 9) };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_layers(t, 2, NULL, &err), 0, "%s", err.msg);
+  assert_file("x", "upper");
+  assert_file("only", "mine");
+  assert_file("late", "after");
+  assert_file("d/new", "2");
+  assert_count("d", 1);   /* d/old of the lower layer is hidden */
+  assert_absent("gone");
+  assert_count("", 4);    /* x, d, only, late */
+  free(t[0].p);
+  free(t[1].p);
+}
+
+/* The same within one layer only: a file and its whiteout in one tar, the file stays. */
+Test(unpack, file_and_its_whiteout_in_one_layer)
+{
+  struct tentry e[] = { { 'd', "d" }, { 'f', "d/f", .data = "kept" }, { 'f', "d/.wh.f", .data = "" },
+                        { 'l', "d/l", "f" }, { 'h', "d/h", "d/f" }, { 'f', "d/.wh..wh..opq", .data = "" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 6, NULL, &err), 0, "%s", err.msg);
+  assert_file("d/f", "kept");
+  assert_file("d/l", "kept");
+  assert_file("d/h", "kept");
+  assert_count("d", 3); /* the opaque marker keeps the layer's own f, l and h */
+}
+
+/* A whiteout creates nothing: not its missing parents (a/b), not an opaque directory's, and a
+ * parent that is a file means there is nothing to hide. */
+Test(unpack, whiteouts_create_nothing)
+{
+  struct tentry e[] = { { 'f', "a/b/.wh.c", .data = "" }, { 'f', "o/p/.wh..wh..opq", .data = "" },
+                        { 'f', "file", .data = "f" }, { 'f', "file/.wh.x", .data = "" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 4, NULL, &err), 0, "%s", err.msg);
+  assert_count("", 1); /* file only: no a/b, no o/p */
+  assert_file("file", "f");
+  assert_nothing_outside();
+}
+
+/* A whiteout resolves its directory inside DIR like any entry: through a symlink to the host's
+ * directory holding DIR it removes nothing there. */
+Test(unpack, whiteout_through_a_symlink_stays_inside)
+{
+  struct tentry e[] = { { 'l', "up", parent }, { 'f', "up/.wh.canary", .data = "" },
+                        { 'f', "up/.wh..wh..opq", .data = "" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 3, NULL, &err), 0, "%s", err.msg);
+  assert_nothing_outside();
 }
 
 Test(unpack, xattrs_are_filtered)
