@@ -481,7 +481,7 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
   const char *hardlink = archive_entry_hardlink(e);
   mode_t perm = archive_entry_perm(e) & 07777;
   if (!o->keep_setid)
-    perm &= type == AE_IFDIR ? (mode_t) ~S_ISUID : (mode_t) ~(S_ISUID | S_ISGID);
+    perm &= (mode_t) ~(S_ISUID | S_ISGID); /* on directories too: one simple promise */
   uint32_t uid = 0, gid = 0;
   if (map_id(&o->uid_map, archive_entry_uid(e), "uid", &uid, err) < 0 ||
       map_id(&o->gid_map, archive_entry_gid(e), "gid", &gid, err) < 0)

@@ -270,20 +270,28 @@ Test(unpack, setuid_and_setgid_are_dropped)
   cr_assert_eq(stat(p, &st), 0);
   cr_assert_eq(st.st_mode & 07777, 0755, "mode %o", st.st_mode & 07777);
   free(p);
+  p = rootpath("sgid");
+  cr_assert_eq(stat(p, &st), 0);
+  cr_assert_eq(st.st_mode & 07777, 0775, "directory mode %o: setgid is dropped too", st.st_mode & 07777);
+  free(p);
 }
 
 Test(unpack, setuid_kept_when_asked)
 {
-  struct tentry e[] = { { 'f', "suid", .data = "x", .mode = 04755 } };
+  struct tentry e[] = { { 'f', "suid", .data = "x", .mode = 04755 }, { 'd', "sgid", .mode = 02775 } };
   struct dj_unpack_opts o;
   dj_unpack_opts_default(&o);
   o.keep_setid = true;
   dj_err err = { 0 };
-  cr_assert_eq(unpack_one(e, 1, &o, &err), 0, "%s", err.msg);
+  cr_assert_eq(unpack_one(e, 2, &o, &err), 0, "%s", err.msg);
   char *p = rootpath("suid");
   struct stat st;
   cr_assert_eq(stat(p, &st), 0);
   cr_assert_eq(st.st_mode & 07777, 04755);
+  free(p);
+  p = rootpath("sgid");
+  cr_assert_eq(stat(p, &st), 0);
+  cr_assert_eq(st.st_mode & 07777, 02775);
   free(p);
 }
 
