@@ -7,6 +7,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int dj_remove_at(int dirfd, const char *name)
+{
+  if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+    return 0;
+  if (errno != EISDIR && errno != EPERM)
+    return -1;
+  /* Before opening it: a mode-0000 directory from an image cannot be opened without root, and a
+   * read-only one cannot be emptied. NOFOLLOW: a symlink swapped in is removed, not followed. */
+  if (fchmodat(dirfd, name, 0700, AT_SYMLINK_NOFOLLOW) < 0 && errno == EOPNOTSUPP)
+    return unlinkat(dirfd, name, 0); /* a symlink by now */
+  int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub >= 0) {
+    dj_empty_dir(sub);
+    close(sub);
+  }
+  return unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 /* Recursion by open directory fds and *at calls: no path is resolved twice. */
 void dj_empty_dir(int dirfd)
 {
@@ -19,21 +37,9 @@ void dj_empty_dir(int dirfd)
     return;
   }
   struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    if (unlinkat(fd, e->d_name, 0) == 0)
-      continue;
-    if (errno != EISDIR && errno != EPERM)
-      continue;
-    int sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub >= 0) {
-      fchmod(sub, 0700); /* a read-only directory from an image must still be emptied */
-      dj_empty_dir(sub);
-      close(sub);
-    }
-    unlinkat(fd, e->d_name, AT_REMOVEDIR);
-  }
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      dj_remove_at(fd, e->d_name);
   closedir(d);
 }
 

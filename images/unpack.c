@@ -301,15 +301,8 @@ static int remove_at(struct unpack *u, int dirfd, const char *name)
 {
   if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
     return 0;
-  if (errno != EISDIR && errno != EPERM)
-    return -1;
-  depth_clear(&u->depths);
-  int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (sub >= 0) {
-    dj_empty_dir(sub);
-    close(sub);
-  }
-  return unlinkat(dirfd, name, AT_REMOVEDIR);
+  depth_clear(&u->depths); /* a directory: removing it frees inodes for reuse */
+  return dj_remove_at(dirfd, name);
 }
 
 static int map_id(const struct dj_idmap *m, int64_t id, const char *what, uint32_t *out, dj_err *err)

@@ -42,7 +42,7 @@ struct tbuf tt_tar(const struct tentry *e, size_t n)
     switch (e[i].type) {
     case 'f':
       archive_entry_set_filetype(ae, AE_IFREG);
-      archive_entry_set_perm(ae, mode ? mode : 0644);
+      archive_entry_set_perm(ae, mode ? mode & 07777 : 0644);
       if (e[i].size > 0 && e[i].data == NULL) {
         archive_entry_set_size(ae, e[i].size);
         archive_entry_sparse_add_entry(ae, e[i].size - 4096, 4096); /* a hole, then 4 KiB */
@@ -52,7 +52,7 @@ struct tbuf tt_tar(const struct tentry *e, size_t n)
       break;
     case 'd':
       archive_entry_set_filetype(ae, AE_IFDIR);
-      archive_entry_set_perm(ae, mode ? mode : 0755);
+      archive_entry_set_perm(ae, mode ? mode & 07777 : 0755);
       break;
     case 'l':
       archive_entry_set_filetype(ae, AE_IFLNK);
@@ -61,19 +61,19 @@ struct tbuf tt_tar(const struct tentry *e, size_t n)
       break;
     case 'h':
       archive_entry_set_filetype(ae, AE_IFREG);
-      archive_entry_set_perm(ae, mode ? mode : 0644);
+      archive_entry_set_perm(ae, mode ? mode & 07777 : 0644);
       archive_entry_set_hardlink(ae, e[i].target);
       archive_entry_set_size(ae, 0);
       break;
     case 'c':
     case 'b':
       archive_entry_set_filetype(ae, e[i].type == 'c' ? AE_IFCHR : AE_IFBLK);
-      archive_entry_set_perm(ae, mode ? mode : 0666);
+      archive_entry_set_perm(ae, mode ? mode & 07777 : 0666);
       archive_entry_set_rdev(ae, makedev(1, 3));
       break;
     case 'p':
       archive_entry_set_filetype(ae, AE_IFIFO);
-      archive_entry_set_perm(ae, mode ? mode : 0644);
+      archive_entry_set_perm(ae, mode ? mode & 07777 : 0644);
       break;
     }
     if (e[i].xattr) {

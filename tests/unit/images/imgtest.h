@@ -11,12 +11,14 @@ struct tentry {
   char type;              /* 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'c' char dev, 'b' block dev, 'p' fifo */
   const char *name;
   const char *target;     /* symlink or hardlink target */
-  unsigned mode;          /* permission bits (0: 0644 / 0755) */
+  unsigned mode;          /* permission bits (0: 0644 / 0755; TT_MODE0: none at all) */
   const char *data;       /* file content */
   int64_t size;           /* declared size when > 0 and no data (sparse: a hole of that size) */
   int uid, gid;
   const char *xattr;      /* "name=value" */
 };
+
+#define TT_MODE0 010000u  /* outside 07777: a mode of 0000 */
 
 struct tbuf {
   uint8_t *p;

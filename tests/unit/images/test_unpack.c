@@ -1,10 +1,12 @@
 /* The hostile-layer corpus: each entry refused or neutralised, nothing written outside DIR, and a
  * failed unpack leaves nothing behind. */
 #include <criterion/criterion.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -616,6 +618,39 @@ Test(unpack, failure_removes_everything_and_names_the_entry)
   cr_assert_eq(unpack_one(e, 3, NULL, &err), -1);
   cr_assert(strstr(err.msg, "entry \"usr/evil\"") != NULL, "%s", err.msg);
   assert_nothing_outside();
+}
+
+/* Without CAP_DAC_OVERRIDE a directory the image made mode 0000 cannot be opened: the cleanup of a
+ * failed unpack makes it searchable first, so nothing is left. Run as nobody on a DIR it owns. */
+Test(unpack, failed_unprivileged_unpack_removes_a_mode_0000_directory)
+{
+  struct tentry e[] = { { 'd', "d" }, { 'f', "d/f", .data = "x" }, { 'd', "d", .mode = TT_MODE0 }, { 'c', "dev" } };
+  struct tbuf t = tt_tar(e, 4);
+  char *layout = tt_layout(parent, "layout", &t, 1, false);
+  char ref[4200], root[4200];
+  snprintf(ref, sizeof ref, "oci:%s:latest", layout);
+  snprintf(root, sizeof root, "%s/root", parent);
+  cr_assert_eq(chown(parent, 65534, 65534), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                           setresuid(65534, 65534, 65534) < 0))
+      _exit(2);
+    struct dj_unpack_opts o;
+    dj_unpack_opts_default(&o);
+    dj_err err = { 0 };
+    if (dj_image_unpack(ref, NULL, &o, root, &err) != -1)
+      _exit(3);
+    _exit(strstr(err.msg, "entry \"dev\": device node") != NULL ? 0 : 4);
+  }
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the unprivileged unpack: status %#x", status);
+  cr_assert_eq(tt_count(root), -1, "the failed unpack left %s behind", root);
+  assert_nothing_outside();
+  free(layout);
+  free(t.p);
 }
 
 Test(unpack, existing_nonempty_dir_is_refused)
