@@ -305,9 +305,10 @@ static int remove_at(struct unpack *u, int dirfd, const char *name)
   return dj_remove_at(dirfd, name);
 }
 
-static int map_id(const struct dj_idmap *m, int64_t id, const char *what, uint32_t *out, dj_err *err)
+int dj_idmap_apply(const struct dj_idmap *m, int64_t id, const char *what, uint32_t *out, dj_err *err)
 {
-  if (id < 0 || id > UINT32_MAX)
+  /* (uint32_t) -1 is no id: chown would leave the unpacker's own owner in place. */
+  if (id < 0 || id >= UINT32_MAX)
     return dj_error(err, 0, "%s %lld out of range", what, (long long) id);
   if (m->size == 0) {
     *out = (uint32_t) id;
@@ -316,7 +317,11 @@ static int map_id(const struct dj_idmap *m, int64_t id, const char *what, uint32
   if ((uint64_t) id < m->container || (uint64_t) id >= (uint64_t) m->container + m->size)
     return dj_error(err, 0, "%s %lld is outside the mapping %u:%u:%u", what, (long long) id, m->container, m->host,
                     m->size);
-  *out = m->host + (uint32_t) ((uint64_t) id - m->container);
+  uint64_t host = (uint64_t) m->host + ((uint64_t) id - m->container);
+  if (host >= UINT32_MAX) /* a map past the host's ids must not wrap to root */
+    return dj_error(err, 0, "%s %lld maps past the host's ids (mapping %u:%u:%u)", what, (long long) id,
+                    m->container, m->host, m->size);
+  *out = (uint32_t) host;
   return 0;
 }
 
@@ -476,8 +481,8 @@ static int entry_unpack(struct unpack *u, struct archive *a, struct archive_entr
   if (!o->keep_setid)
     perm &= (mode_t) ~(S_ISUID | S_ISGID); /* on directories too: one simple promise */
   uint32_t uid = 0, gid = 0;
-  if (map_id(&o->uid_map, archive_entry_uid(e), "uid", &uid, err) < 0 ||
-      map_id(&o->gid_map, archive_entry_gid(e), "gid", &gid, err) < 0)
+  if (dj_idmap_apply(&o->uid_map, archive_entry_uid(e), "uid", &uid, err) < 0 ||
+      dj_idmap_apply(&o->gid_map, archive_entry_gid(e), "gid", &gid, err) < 0)
     return -1;
 
   struct stat st;

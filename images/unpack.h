@@ -21,6 +21,10 @@ struct dj_idmap {
   uint32_t container, host, size; /* size 0: identity */
 };
 
+/* The host id of a container id (what names it, e.g. "uid", in the error): an id outside the map is
+ * refused, not passed through. */
+int dj_idmap_apply(const struct dj_idmap *m, int64_t id, const char *what, uint32_t *out, dj_err *err);
+
 struct dj_unpack_opts {
   bool allow_devices;       /* create device nodes instead of refusing them */
   bool keep_setid;          /* keep setuid/setgid bits and security.capability */

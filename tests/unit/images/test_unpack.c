@@ -555,6 +555,33 @@ Test(unpack, ownership_is_remapped)
   free(l);
 }
 
+/* The arithmetic of the remapping, without chown: both ends of the range, ids outside it, and
+ * no wrap past the host's last id (a map at 4294967295 would give container uid 1 host root). */
+Test(unpack, id_mapping_arithmetic)
+{
+  struct dj_idmap m = { 1000, 200000, 10 }, id = { 0 }, top = { 0, 4294967290u, 100 };
+  uint32_t out = 0;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_idmap_apply(&m, 1000, "uid", &out, &err), 0, "%s", err.msg);
+  cr_assert_eq(out, 200000);
+  cr_assert_eq(dj_idmap_apply(&m, 1009, "uid", &out, &err), 0, "%s", err.msg);
+  cr_assert_eq(out, 200009);
+  cr_assert_eq(dj_idmap_apply(&m, 1010, "uid", &out, &err), -1);
+  cr_assert_str_eq(err.msg, "uid 1010 is outside the mapping 1000:200000:10");
+  cr_assert_eq(dj_idmap_apply(&m, 999, "gid", &out, &err), -1);
+  cr_assert(strstr(err.msg, "gid 999 is outside") != NULL, "%s", err.msg);
+  cr_assert_eq(dj_idmap_apply(&m, -1, "uid", &out, &err), -1);
+  cr_assert(strstr(err.msg, "out of range") != NULL, "%s", err.msg);
+  cr_assert_eq(dj_idmap_apply(&id, 4294967294ll, "uid", &out, &err), 0, "%s", err.msg);
+  cr_assert_eq(out, 4294967294u, "no map: the identity");
+  cr_assert_eq(dj_idmap_apply(&id, 4294967295ll, "uid", &out, &err), -1, "(uid_t) -1 is no id");
+  cr_assert_eq(dj_idmap_apply(&top, 4, "uid", &out, &err), 0, "%s", err.msg);
+  cr_assert_eq(out, 4294967294u);
+  cr_assert_eq(dj_idmap_apply(&top, 5, "uid", &out, &err), -1);
+  cr_assert_eq(dj_idmap_apply(&top, 6, "uid", &out, &err), -1, "wrapped to host uid %u", out);
+  cr_assert(strstr(err.msg, "maps past the host's ids") != NULL, "%s", err.msg);
+}
+
 Test(unpack, unmappable_owner_is_refused)
 {
   struct tentry e[] = { { 'f', "f", .data = "x", .uid = 70000 } };
