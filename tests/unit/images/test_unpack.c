@@ -181,17 +181,44 @@ Test(unpack, symlink_to_root_then_write_through_it)
   assert_nothing_outside();
 }
 
+/* etc -> /etc resolves inside DIR to DIR/etc, the link itself: the write through it finds a loop
+ * and is refused, and neither the host's /etc/passwd nor anything outside DIR is touched. */
 Test(unpack, symlink_to_etc_then_write_through_it)
 {
   struct tentry e[] = { { 'l', "etc", "/etc" }, { 'f', "etc/passwd", .data = "root::0:0::/:/bin/sh\n" } };
-  dj_err err = { 0 };
   struct stat before, after;
   cr_assert_eq(stat("/etc/passwd", &before), 0);
-  unpack_one(e, 2, NULL, &err);
+  assert_refused(e, 2, "entry \"etc/passwd\": open its directory");
+  cr_assert_eq(stat("/etc/passwd", &after), 0);
+  cr_assert_eq(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+  cr_assert_eq(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+  cr_assert_eq(before.st_ino, after.st_ino);
+  cr_assert_eq(before.st_size, after.st_size);
+}
+
+/* The same through a directory of the image: usr/etc -> /etc is DIR/etc, a real directory, and
+ * the write lands there. */
+Test(unpack, symlink_to_etc_lands_in_the_images_etc)
+{
+  struct tentry e[] = { { 'd', "etc" }, { 'l', "usr/etc", "/etc" },
+                        { 'f', "usr/etc/passwd", .data = "root::0:0::/:/bin/sh\n" } };
+  struct stat before, after, st;
+  cr_assert_eq(stat("/etc/passwd", &before), 0);
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 3, NULL, &err), 0, "%s", err.msg);
   cr_assert_eq(stat("/etc/passwd", &after), 0);
   cr_assert_eq(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
   cr_assert_eq(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
   cr_assert_eq(before.st_size, after.st_size);
+  char *etc = rootpath("etc"), *passwd = rootpath("etc/passwd");
+  cr_assert_eq(lstat(etc, &st), 0);
+  cr_assert(S_ISDIR(st.st_mode), "DIR/etc is the image's directory");
+  cr_assert_eq(lstat(passwd, &st), 0);
+  cr_assert(S_ISREG(st.st_mode));
+  cr_assert_neq(st.st_ino, before.st_ino);
+  assert_file("etc/passwd", "root::0:0::/:/bin/sh\n");
+  free(etc);
+  free(passwd);
   assert_nothing_outside();
 }
 
