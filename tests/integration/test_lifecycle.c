@@ -513,6 +513,7 @@ Test(lifecycle, global_flags)
   cr_expect_not_null(json_object_get(l, "time"));
   json_decref(l);
 }
+
 /* The lines of a --log file as "LEVEL MSG\n" each: JSON lines (asserted to carry the level, msg
  * and time go-runc reads) or text lines ("TIME LEVEL: MSG"). */
 static char *log_lines(const char *path, bool json)
@@ -621,4 +622,30 @@ Test(lifecycle, text_log_lines)
   cr_expect(has(text, want), "%s", text);
   snprintf(want, sizeof want, "debug delete %s: state removed", B.id);
   cr_expect(has(text, want), "%s", text);
+}
+
+/* An init that fails after start (exec of a missing or non-executable file) says why on the
+ * process's stderr, where conmon and the shim look, and exits 127. */
+Test(lifecycle, exec_failure_on_the_process_stderr)
+{
+  static const char *const files[] = { "/nonexistent-binary", "/etc/passwd" };
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    const char *args[] = { files[i], NULL };
+    bundle_args(&B, args);
+    cr_assert_eq(create(&B, NULL), 0, "create: %s", R.err);
+    pid_t pid = pid_of(&B);
+    cr_expect_eq(dj(&B, B.id, "start", NULL, NULL), 0, "start: %s", R.err);
+    int ws = wait_init(pid);
+    cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 127, "status %#x", ws);
+    char path[PATH_MAX], err[4096], want[256];
+    snprintf(path, sizeof path, "%s/create.err", B.dir);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(err, 1, sizeof err - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+      fclose(f);
+    snprintf(want, sizeof want, "donjon: %s: exec %s: ", B.id, files[i]);
+    cr_expect(has(err, want), "the process's stderr does not say why it did not run (want \"%s\"): %s", want, err);
+    cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
+  }
 }

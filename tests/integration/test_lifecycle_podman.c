@@ -46,11 +46,28 @@ static void settle(void)
   cr_expect_eq(wait_processes_gone(T, 0, 30000), 0, "podman or conmon processes still running for %s", T);
 }
 
+/* No cgroup left of any container podman made in this test (the create events of its events
+ * file in T name them all, --rm ones included). */
+static void expect_no_cgroup_left(void)
+{
+  podman("events --stream=false --filter event=create --format '{{.ID}}'%s", "");
+  cr_expect_eq(PR.status, 0, "podman events: %s", PR.err);
+  static char ids[sizeof PR.out];
+  snprintf(ids, sizeof ids, "%s", PR.out);
+  cr_expect_neq(ids[0], '\0', "no container was created: nothing for the cgroup check to look at");
+  char *save = NULL;
+  for (char *id = strtok_r(ids, "\n", &save); id != NULL; id = strtok_r(NULL, "\n", &save)) {
+    shell(&PR, T, "ls -d /sys/fs/cgroup/*/libpod_parent/libpod-%s* 2>/dev/null", id);
+    cr_expect_str_eq(PR.out, "", "cgroups left: %s", PR.out);
+  }
+}
+
 static void teardown(void)
 {
   settle();
   podman("rm -af -t 0%s", "");
   settle();
+  expect_no_cgroup_left();
   podman("ps -aq%s", "");
   cr_expect_str_eq(PR.out, "", "podman containers left: %s", PR.out);
   char cmd[256];
@@ -117,11 +134,6 @@ Test(podman, detached_exec_stop_rm_with_limits)
   cr_expect_eq(PR.status, 0, "stop: %s", PR.err);
   podman("rm %s", id);
   cr_expect_eq(PR.status, 0, "rm: %s", PR.err);
-  settle();
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "ls -d /sys/fs/cgroup/*/libpod_parent/libpod-%s 2>/dev/null", id);
-  shell(&PR, T, "%s", cmd);
-  cr_expect_str_eq(PR.out, "", "cgroups left: %s", PR.out);
 }
 
 Test(podman, tty)
@@ -129,4 +141,13 @@ Test(podman, tty)
   podman("run --rm -t --network none " ULIMITS " --rootfs %s/rootfs sh -c 'tty; echo tty-ok'", T);
   cr_expect_eq(PR.status, 0, "run -t: %s", PR.err);
   cr_expect(has(PR.out, "/dev/pts/0") && has(PR.out, "tty-ok"), "stdout: %s\nstderr: %s", PR.out, PR.err);
+}
+
+/* An init that fails after start says why on the process's stderr, which conmon passes on. */
+Test(podman, missing_binary_named_on_stderr)
+{
+  podman("run --rm --network none " ULIMITS " --rootfs %s/rootfs /nonexistent-binary", T);
+  cr_expect_eq(PR.status, 127, "exit status %d: %s", PR.status, PR.err);
+  cr_expect(has(PR.err, "donjon: ") && has(PR.err, ": exec /nonexistent-binary: "),
+            "the error does not reach podman's stderr:\nstdout: %s\nstderr: %s", PR.out, PR.err);
 }
