@@ -649,3 +649,27 @@ Test(lifecycle, exec_failure_on_the_process_stderr)
     cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
   }
 }
+
+Test(lifecycle, rootless_and_systemd_cgroup_flags)
+{
+  /* --rootless as runc takes it (bare, or =true as go-runc passes it): accepted, changes nothing */
+  bundle_sh(&B, "exit 4");
+  const char *bare[] = { "--rootless", NULL };
+  cr_assert_eq(create_opts(&B, bare, NULL), 0, "--rootless create: %s", R.err);
+  pid_t pid = pid_of(&B);
+  const char *start[] = { "--rootless=true", "start", B.id, NULL };
+  cr_expect_eq(djv(&B, start, -1), 0, "--rootless=true start: %s", R.err);
+  int ws = wait_init(pid);
+  cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 4, "status %#x", ws);
+  const char *del[] = { "--rootless=true", "delete", B.id, NULL };
+  cr_expect_eq(djv(&B, del, -1), 0, "%s", R.err);
+  /* --systemd-cgroup: refused with the reason (here: no systemd) and what to do instead */
+  bool systemd = access("/run/systemd/system", F_OK) == 0;
+  const char *s[] = { "--systemd-cgroup", "create", "--bundle", B.dir, B.id, NULL };
+  cr_expect_eq(djv(&B, s, -1), 1, "--systemd-cgroup was accepted");
+  cr_expect(has(R.err, systemd ? "--systemd-cgroup: donjon does not implement the systemd cgroup driver"
+                               : "--systemd-cgroup: systemd is not running on this host") &&
+                has(R.err, "cgroupfs driver"),
+            "%s", R.err);
+  bundle_assert_clean(&B);
+}
