@@ -352,6 +352,57 @@ Test(exec, update_flags_and_resources)
   cr_expect_eq(djv(&B, d, -1), 2);
 }
 
+Test(exec, update_cpu_flags_and_resources_file)
+{
+  create_started(&B, "sleep 1000");
+  const char *a[] = { "update", "--cpu-period", "100000", "--cpu-quota", "50000", "--cpuset-cpus", "0",
+                      "--cpuset-mems", "0", B.id, NULL };
+  cr_assert_eq(djv(&B, a, -1), 0, "update: %s", R.err);
+  expect_cgroup("cpu", "cpu.cfs_period_us", "100000");
+  expect_cgroup("cpu", "cpu.cfs_quota_us", "50000");
+  expect_cgroup("cpuset", "cpuset.cpus", "0");
+  expect_cgroup("cpuset", "cpuset.mems", "0");
+  /* --resources FILE (not stdin), and a flag given with it wins over the file's value */
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/res.json", B.dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fprintf(f, "{\"cpu\":{\"period\":60000,\"quota\":30000},\"pids\":{\"limit\":42}}");
+  fclose(f);
+  const char *b[] = { "update", "--resources", path, B.id, NULL };
+  cr_assert_eq(djv(&B, b, -1), 0, "update --resources FILE: %s", R.err);
+  expect_cgroup("cpu", "cpu.cfs_period_us", "60000");
+  expect_cgroup("cpu", "cpu.cfs_quota_us", "30000");
+  expect_cgroup("pids", "pids.max", "42");
+  const char *c[] = { "update", "-r", path, "--pids-limit", "43", "--cpu-quota", "-1", B.id, NULL };
+  cr_assert_eq(djv(&B, c, -1), 0, "update -r FILE with flags: %s", R.err);
+  expect_cgroup("pids", "pids.max", "43");
+  expect_cgroup("cpu", "cpu.cfs_quota_us", "-1");
+  expect_cgroup("cpu", "cpu.cfs_period_us", "60000");
+  const char *d[] = { "update", "--resources", "/nonexistent-donjon-res.json", B.id, NULL };
+  cr_expect_eq(djv(&B, d, -1), 1);
+  cr_expect(has(R.err, "--resources /nonexistent-donjon-res.json"), "%s", R.err);
+}
+
+/* kill with realtime signals by name, as runc takes them: RTMIN+N and RTMAX-N */
+Test(exec, kill_realtime_signals)
+{
+  char script[128];
+  snprintf(script, sizeof script, "trap 'exit 7' %d; trap 'exit 8' %d; while :; do sleep 0.1; done", SIGRTMIN + 3,
+           SIGRTMAX - 2);
+  static const char *const names[] = { "RTMIN+3", "SIGRTMAX-2" };
+  for (int i = 0; i < 2; i++) {
+    create_started(&B, script);
+    pid_t pid = pid_of(&B);
+    cr_assert_eq(dj(&B, B.id, "kill", NULL, names[i]), 0, "kill %s: %s", names[i], R.err);
+    int ws = wait_init(pid);
+    cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 7 + i, "%s did not reach the process (status %#x)", names[i], ws);
+    cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete: %s", R.err);
+  }
+  create_started(&B, "sleep 1000");
+  cr_expect_eq(dj(&B, B.id, "kill", NULL, "RTMIN+99"), 2, "a signal beyond RTMAX was accepted");
+}
+
 /* NOTIFY_SOCKET: start waits for the process's READY=1 and passes it on with the init's pid. */
 Test(exec, notify_socket_relayed_by_start)
 {
