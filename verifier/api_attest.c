@@ -102,6 +102,11 @@ struct attest {
   const char *args[256], *env[256], *mounts[256];
   size_t n_args, n_env, n_mounts;
   bool config_ok;
+  bool gate;                       /* node, AK and nonce looked right before any costly work */
+  bool in_inventory;               /* the inventory lists the node's EK where it was approved */
+  char placement[4][DJ_VNAME_MAX]; /* the node's policy claims the decisions were made on */
+  uint64_t age;                    /* the evidence age (s) the decisions were made with */
+  bool decided;                    /* the keys' decisions are made */
 };
 
 __attribute__((format(printf, 4, 5))) static void check(struct attest *a, const char *name, const char *code,
@@ -309,17 +314,27 @@ static char *wrap(struct attest *a, const uint8_t *pt, size_t len)
   return dj_jwe_encrypt(pt, len, &a->q.ephemeral, &alg, 1, &out, &err) == 0 ? out : NULL;
 }
 
-/* Look up the requested keys; unseal secrets and wrap them to the ephemeral key (outside the lock:
- * only released when the decision allows). */
+/* The requested keys' rows (tenant, kind, sealed value), and the layers asked for. */
+static void lookup_keys(struct attest *a)
+{
+  dj_err err = { 0 };
+  for (size_t i = 0; i < a->q.n_layers; i++)
+    a->layers[i].layer = a->q.layers[i].digest;
+  for (size_t i = 0; i < a->q.n_keys; i++) {
+    struct item *it = &a->keys[i];
+    it->id = a->q.keys[i];
+    it->known = dj_vpolicies_key(a->r->w, it->id, &it->key, &err) == 1;
+  }
+}
+
+/* Unseal the secrets and wrap them to the ephemeral key (outside the lock, once both policies
+ * allowed every key: released only when the transaction's checks hold too). */
 static void prepare_keys(struct attest *a)
 {
   struct dj_vworker *w = a->r->w;
   dj_err err = { 0 };
   for (size_t i = 0; i < a->q.n_keys; i++) {
     struct item *it = &a->keys[i];
-    it->id = a->q.keys[i];
-    int found = dj_vpolicies_key(w, it->id, &it->key, &err);
-    it->known = found == 1;
     if (!it->known || strcmp(it->key.kind, DJ_KEY_SECRET) != 0)
       continue;
     uint8_t pt[DJ_VSEALED_MAX];
@@ -375,7 +390,6 @@ static void prepare_layers(struct attest *a)
   }
   for (size_t i = 0; i < a->q.n_layers; i++) {
     struct item *it = &a->layers[i];
-    it->layer = a->q.layers[i].digest;
     for (const char *b = a->q.layers[i].recipient; *b && !it->jwe;) {
       const char *e = strchrnul(b, ',');
       _cleanup_free_ uint8_t *jwe = NULL;
@@ -420,15 +434,18 @@ static void prepare_layers(struct attest *a)
 
 static const struct item *key_item(struct attest *a, const char *id)
 {
-  for (size_t i = 0; i < a->q.n_keys; i++)
+  for (size_t i = 0; id && i < a->q.n_keys; i++)
     if (strcmp(a->keys[i].id, id) == 0)
       return &a->keys[i];
   return NULL;
 }
 
-/* Check 11 for one key: both policies, with every reason. In the transaction (evidence age). */
+/* Check 11 for one key: both policies, with every reason, on the node's row and the evidence age. */
 static void decide_key(struct attest *a, struct item *it, uint64_t age)
 {
+  json_decref(it->decision);
+  it->decision = NULL;
+  it->allowed = false;
   struct dj_vworker *w = a->r->w;
   dj_err err = { 0 };
   struct dj_vpolicies *pol = dj_vpolicies_get(w, &err);
@@ -443,7 +460,7 @@ static void decide_key(struct attest *a, struct item *it, uint64_t age)
   struct dj_policy_claims c = {
     .site = n->site, .jurisdiction = n->jurisdiction, .hw_class = n->hw_class, .tpm_manufacturer = n->ek_manufacturer,
     .firmware_version = a->claims.firmware_version, .clock_safe = a->claims.counters.safe,
-    .in_inventory = n->in_inventory, .pcrs = a->pcrs, .n_pcrs = a->q.ev.pcrs.count,
+    .in_inventory = a->in_inventory, .pcrs = a->pcrs, .n_pcrs = a->q.ev.pcrs.count,
     .manifest_digest = a->q.manifest, .profile = a->q.profile, .config_digest = a->q.config_digest,
     .args = a->args, .n_args = a->n_args, .env = a->env, .n_env = a->n_env, .mounts = a->mounts,
     .n_mounts = a->n_mounts, .evidence_age = age, .key_id = it->id,
@@ -451,6 +468,72 @@ static void decide_key(struct attest *a, struct item *it, uint64_t age)
   if (!a->config_ok)
     c.args = NULL, c.n_args = 0, c.manifest_digest = NULL; /* a config we cannot read matches nothing */
   it->allowed = dj_policy_evaluate(&pol->op, t, &c, &it->decision, &err) == 1;
+}
+
+/* Every key's decision; whether both policies allow them all. */
+static bool decide_keys(struct attest *a, uint64_t age)
+{
+  bool all = true;
+  for (size_t i = 0; i < a->q.n_keys; i++) {
+    decide_key(a, &a->keys[i], age);
+    all &= a->keys[i].allowed;
+  }
+  a->age = age;
+  a->decided = true;
+  return all;
+}
+
+static void placement_of(const struct dj_vnode *n, char out[4][DJ_VNAME_MAX])
+{
+  snprintf(out[0], DJ_VNAME_MAX, "%s", n->site);
+  snprintf(out[1], DJ_VNAME_MAX, "%s", n->jurisdiction);
+  snprintf(out[2], DJ_VNAME_MAX, "%s", n->hw_class);
+  snprintf(out[3], DJ_VNAME_MAX, "%s", n->ek_manufacturer);
+}
+
+static uint64_t nonce_age(const struct dj_vserver *srv, const struct dj_vnonce *nonce, int64_t *elapsed_ms)
+{
+  bool mine = strcmp(nonce->instance, srv->instance) == 0;
+  *elapsed_ms = mine ? dj_vmono_ms() - nonce->mono_ms : dj_vnow_ms() - nonce->issued_ms;
+  return *elapsed_ms > 0 ? (uint64_t) *elapsed_ms / 1000 : 0;
+}
+
+/* Whether the nonce is this node's, unused and alive (elapsed: since it was issued). */
+static bool nonce_live(const struct dj_vserver *srv, const struct dj_vnonce *nonce, enum dj_nonce_state state,
+                       const char *node_id, int64_t elapsed)
+{
+  return state == DJ_NONCE_FRESH && strcmp(nonce->node_id, node_id) == 0 && dj_vnow_ms() <= nonce->expires_ms &&
+         elapsed <= srv->cfg.nonce_lifetime_ms;
+}
+
+/* The gate, before any costly or secret work (a signature check, an unseal, an unwrap): the node is
+ * enrolled and approved, the evidence's AK is its AK, the nonce is its own, unused and alive. Read
+ * outside the transaction, which checks all of it again and consumes the nonce: the gate only
+ * keeps whoever is not an approved node with a live challenge from getting work, or an answer about
+ * a key, out of the verifier. Also the inventory claim, from the inventory as it is now. */
+static void gate(struct attest *a)
+{
+  struct dj_vworker *w = a->r->w;
+  struct dj_store *st = w->st;
+  dj_err err = { 0 };
+  enum dj_nonce_state state;
+  struct dj_vnonce nonce;
+  if (st->ops->node_get(st, a->q.node_id, &a->node, &err) != 1 || strcmp(a->node.status, DJ_NODE_APPROVED) != 0 ||
+      st->ops->nonce_get(st, a->q.nonce, &state, &nonce, &err) < 0)
+    return;
+  uint8_t buf[DJ_TPM_STRUCT_MAX];
+  size_t len = 0;
+  int64_t elapsed;
+  uint64_t age = nonce_age(w->srv, &nonce, &elapsed);
+  if (dj_tpm_marshal_public(&a->q.ev.ak, buf, &len, &err) < 0 || len != a->node.ak_public_len ||
+      memcmp(buf, a->node.ak_public, len) != 0 || !nonce_live(w->srv, &nonce, state, a->q.node_id, elapsed))
+    return;
+  struct dj_vinventory inv;
+  a->in_inventory = st->ops->inventory_get(st, a->node.id, &inv, &err) == 1 && strcmp(inv.site, a->node.site) == 0 &&
+                    strcmp(inv.jurisdiction, a->node.jurisdiction) == 0 && strcmp(inv.hw_class, a->node.hw_class) == 0;
+  placement_of(&a->node, a->placement);
+  a->age = age;
+  a->gate = true;
 }
 
 /* The nonce (check 2) and evidence age, the node again (its status may have changed) and check 8
@@ -464,9 +547,8 @@ static uint64_t check_in_tx(struct attest *a, int *found, dj_err *err)
   uint64_t age = 0;
   if (w->st->ops->nonce_consume(w->st, a->q.nonce, &state, &nonce, err) < 0)
     return UINT64_MAX;
-  int64_t now = dj_vnow_ms(), mono = dj_vmono_ms();
-  bool mine = strcmp(nonce.instance, srv->instance) == 0;
-  int64_t elapsed = mine ? mono - nonce.mono_ms : now - nonce.issued_ms;
+  int64_t now = dj_vnow_ms(), elapsed;
+  age = nonce_age(srv, &nonce, &elapsed);
   if (state == DJ_NONCE_UNKNOWN)
     check(a, "nonce", "nonce-unknown", "this verifier did not issue the nonce (or it was purged)");
   else if (state == DJ_NONCE_USED)
@@ -478,11 +560,15 @@ static uint64_t check_in_tx(struct attest *a, int *found, dj_err *err)
           srv->cfg.nonce_lifetime_ms);
   else
     check(a, "nonce", NULL, "issued %" PRId64 " ms ago to this node, now used", elapsed);
-  age = elapsed > 0 ? (uint64_t) elapsed / 1000 : 0;
   *found = w->st->ops->node_get(w->st, a->q.node_id, &a->node, err);
   if (*found < 0)
     return UINT64_MAX;
   check_node(a, *found);
+  char now_placement[4][DJ_VNAME_MAX] = { 0 };
+  placement_of(&a->node, now_placement);
+  if (*found && a->fail == NULL && (!a->gate || memcmp(now_placement, a->placement, sizeof now_placement) != 0))
+    check(a, "node", "node-changed", "node %s was approved, revoked or moved while its evidence was checked: ask again",
+          a->q.node_id);
   if (a->quote_ok && *found) {
     struct dj_tpm_counters last = { .reset_count = a->node.reset_count, .restart_count = a->node.restart_count,
                                     .clock = a->node.clock };
@@ -590,12 +676,17 @@ int dj_api_attest(struct dj_vreq *r)
   strcpy(a->evidence_digest, "sha256:");
   dj_vhex(d, 32, a->evidence_digest + 7);
 
-  /* outside the lock: the node's AK row is read again in the transaction */
-  check_evidence(a);
-  workload_claims(a);
-  if (a->fail == NULL) {
-    prepare_keys(a);
-    prepare_layers(a);
+  /* outside the lock, and only past the gate: the evidence, then both policies, and only for keys
+   * they all allow the unseals and unwraps (the transaction checks the gate's facts again) */
+  lookup_keys(a);
+  gate(a);
+  if (a->gate) {
+    check_evidence(a);
+    workload_claims(a);
+    if (a->fail == NULL && decide_keys(a, a->age)) {
+      prepare_keys(a);
+      prepare_layers(a);
+    }
   }
   json_t *pre_checks = a->checks; /* the node and nonce checks come first in the answer */
   a->checks = json_array();
@@ -624,11 +715,12 @@ int dj_api_attest(struct dj_vreq *r)
     a->fail = pre_fail;
     snprintf(a->fail_msg, sizeof a->fail_msg, "%s", pre_msg);
   }
-  bool allow = a->fail == NULL;
+  bool allow = a->fail == NULL && a->decided;
   if (allow) {
+    if (age != a->age) /* a second boundary passed since the decisions: the age is the tenant's rule */
+      decide_keys(a, age);
     for (size_t i = 0; i < a->q.n_keys; i++) {
-      struct item *it = &a->keys[i];
-      decide_key(a, it, age);
+      const struct item *it = &a->keys[i];
       allow &= it->allowed && (it->jwe || strcmp(it->key.kind, DJ_KEY_KEK) == 0); /* a KEK is never released */
     }
     for (size_t i = 0; i < a->q.n_layers; i++) { /* a layer goes where its KEK's policy allows */

@@ -121,6 +121,9 @@ struct dj_store_ops {
   int (*inventory_get)(struct dj_store *st, const char *ek_digest, struct dj_vinventory *out, dj_err *err);
 
   int (*nonce_put)(struct dj_store *st, const struct dj_vnonce *n, dj_err *err);
+  /* What the nonce is now, without consuming it (a read, outside any transaction). */
+  int (*nonce_get)(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state, struct dj_vnonce *out,
+                   dj_err *err);
   /* Mark the nonce used and return what it was. */
   int (*nonce_consume)(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state,
                        struct dj_vnonce *out, dj_err *err);

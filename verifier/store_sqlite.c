@@ -82,7 +82,7 @@ static const char *const sql[S_COUNT] = {
   [S_NONCE_PUT] = "INSERT INTO nonces (nonce, node_id, issued_ms, expires_ms, instance, mono_ms, used)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
   [S_NONCE_USE] = "UPDATE nonces SET used = 1 WHERE nonce = ?1 AND used = 0",
-  [S_NONCE_GET] = "SELECT nonce, node_id, issued_ms, expires_ms, instance, mono_ms FROM nonces WHERE nonce = ?1",
+  [S_NONCE_GET] = "SELECT nonce, node_id, issued_ms, expires_ms, instance, mono_ms, used FROM nonces WHERE nonce = ?1",
   [S_NONCE_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM nonces WHERE node_id = ?1 AND used = 0 AND expires_ms >= ?2"
                     " LIMIT ?3)",
   [S_NONCE_PURGE] = "DELETE FROM nonces WHERE expires_ms < ?1",
@@ -449,18 +449,10 @@ static int s_nonce_put(struct dj_store *st, const struct dj_vnonce *n, dj_err *e
   return step_done(s, q, "nonce put", err);
 }
 
-static int s_nonce_consume(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state,
-                           struct dj_vnonce *out, dj_err *err)
+/* The nonce's row: 1 found (into out), 0 not, -1 error. */
+static int nonce_read(struct sqlite_store *s, const uint8_t nonce[32], struct dj_vnonce *out, bool *used, dj_err *err)
 {
-  struct sqlite_store *s = impl(st);
-  sqlite3_stmt *q = stmt(s, S_NONCE_USE, err);
-  if (q == NULL)
-    return -1;
-  sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_TRANSIENT);
-  if (step_done(s, q, "nonce use", err) < 0)
-    return -1;
-  bool fresh = sqlite3_changes(cur(s)->db) == 1; /* the one request that flipped it */
-  q = stmt(s, S_NONCE_GET, err);
+  sqlite3_stmt *q = stmt(s, S_NONCE_GET, err);
   if (q == NULL)
     return -1;
   sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_TRANSIENT);
@@ -474,11 +466,40 @@ static int s_nonce_consume(struct dj_store *st, const uint8_t nonce[32], enum dj
     out->expires_ms = sqlite3_column_int64(q, 3);
     col_text(q, 4, out->instance, sizeof out->instance);
     out->mono_ms = sqlite3_column_int64(q, 5);
+    *used = sqlite3_column_int(q, 6) != 0;
   }
   sqlite3_reset(q);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     return db_error(s, err, "nonce get");
-  *state = rc != SQLITE_ROW ? DJ_NONCE_UNKNOWN : fresh ? DJ_NONCE_FRESH : DJ_NONCE_USED;
+  return rc == SQLITE_ROW;
+}
+
+static int s_nonce_get(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state, struct dj_vnonce *out,
+                       dj_err *err)
+{
+  bool used = false;
+  int found = nonce_read(impl(st), nonce, out, &used, err);
+  if (found < 0)
+    return -1;
+  *state = !found ? DJ_NONCE_UNKNOWN : used ? DJ_NONCE_USED : DJ_NONCE_FRESH;
+  return 0;
+}
+
+static int s_nonce_consume(struct dj_store *st, const uint8_t nonce[32], enum dj_nonce_state *state,
+                           struct dj_vnonce *out, dj_err *err)
+{
+  struct sqlite_store *s = impl(st);
+  sqlite3_stmt *q = stmt(s, S_NONCE_USE, err);
+  if (q == NULL)
+    return -1;
+  sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_TRANSIENT);
+  if (step_done(s, q, "nonce use", err) < 0)
+    return -1;
+  bool fresh = sqlite3_changes(cur(s)->db) == 1, used; /* the one request that flipped it */
+  int found = nonce_read(s, nonce, out, &used, err);
+  if (found < 0)
+    return -1;
+  *state = !found ? DJ_NONCE_UNKNOWN : fresh ? DJ_NONCE_FRESH : DJ_NONCE_USED;
   return 0;
 }
 
@@ -724,6 +745,7 @@ static const struct dj_store_ops sqlite_ops = {
   .inventory_put = s_inventory_put,
   .inventory_get = s_inventory_get,
   .nonce_put = s_nonce_put,
+  .nonce_get = s_nonce_get,
   .nonce_consume = s_nonce_consume,
   .nonce_outstanding = s_nonce_outstanding,
   .nonce_purge = s_nonce_purge,

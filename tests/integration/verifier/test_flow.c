@@ -164,6 +164,46 @@ Test(flow, rsa_ak_manual_approval_and_ecc_ak_by_inventory)
   cr_assert_str_eq(vh_code(&res), "ak-unknown");
   dj_vattest_result_free(&res);
   json_decref(rot);
+
+  /* inventory_required: whether the inventory lists the node's EK, with the placement it was
+   * approved at, is read at each attestation. a was approved by hand and is not listed; b is. */
+  a.node.ak_kind = DJ_AK_ECC_P256;
+  json_t *op = NULL;
+  cr_assert_eq(vh_call(&v, "operator", "GET", "/v1/policy/operator", NULL, &op), 200);
+  json_object_set_new(json_object_get(op, "hardware"), "inventory_required", json_true());
+  cr_assert_eq(vh_call(&v, "operator", "PUT", "/v1/policy/operator", op, NULL), 200);
+  json_decref(op);
+  const char *keys[] = { "acme-db" };
+  struct dj_vattest_args kargs = { .keys = keys, .n_keys = 1, .manifest = VH_MANIFEST, .profile = "confidential",
+                                   .config = cfg };
+  struct vh_attest kat = { .args = &kargs };
+  cr_assert_eq(vh_attest(&v, &a, &kat, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "policy");
+  json_t *r0;
+  size_t ri;
+  bool inventory_failed = false;
+  json_array_foreach(json_object_get(json_array_get(json_object_get(res.answer, "keys"), 0), "reasons"), ri, r0) {
+    if (strcmp(json_string_value(json_object_get(r0, "rule")), "operator.inventory") == 0)
+      inventory_failed = strcmp(json_string_value(json_object_get(r0, "result")), "failed") == 0;
+  }
+  cr_assert(inventory_failed, "a node the inventory does not list is not in it");
+  dj_vattest_result_free(&res);
+  attest_allowed(&b, "the rotated master key");
+  /* listed elsewhere than where it was approved: still not in the inventory */
+  snprintf(digest, sizeof digest, "sha256:%s", a.id);
+  inv = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s}]}", "entries", "ek_digest", digest, "name", "rack-9", "site",
+                  "FR-LYS-1", "jurisdiction", "FR", "hardware_class", "std-1");
+  cr_assert_eq(vh_call(&v, "operator", "POST", "/v1/inventory", inv, NULL), 200);
+  json_decref(inv);
+  cr_assert_eq(vh_attest(&v, &a, &kat, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "policy");
+  dj_vattest_result_free(&res);
+  /* the operator lists a's EK where it was approved: a node approved by hand is then in it */
+  inv = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s}]}", "entries", "ek_digest", digest, "name", "rack-9", "site",
+                  "FR-PAR-1", "jurisdiction", "FR", "hardware_class", "std-1");
+  cr_assert_eq(vh_call(&v, "operator", "POST", "/v1/inventory", inv, NULL), 200);
+  json_decref(inv);
+  attest_allowed(&a, "the rotated master key");
   json_decref(cfg);
 
   /* the whole log verifies, through the admin command */
@@ -217,8 +257,9 @@ static void digest_of(const char *s, char out[72])
     snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
 }
 
-static long layer_attest(struct vnode *n, const char *workload_manifest, const char *image, const char *layer_digest,
-                         const char *recipient, struct dj_vattest_result *res)
+/* Node n attests workload_manifest asking for the layer's key; as node_id when not NULL. */
+static long layer_attest_as(struct vnode *n, const char *node_id, const char *workload_manifest, const char *image,
+                            const char *layer_digest, const char *recipient, struct dj_vattest_result *res)
 {
   json_t *cfg = vh_config("--serve");
   const char *keys[] = { "acme-kek" };
@@ -226,10 +267,37 @@ static long layer_attest(struct vnode *n, const char *workload_manifest, const c
   struct dj_vattest_args args = { .keys = keys, .n_keys = 1, .manifest = workload_manifest, .profile = "confidential",
                                   .config = cfg, .image_manifest = (const uint8_t *) image,
                                   .image_manifest_len = strlen(image), .layers = &layer, .n_layers = 1 };
-  struct vh_attest a = { .args = &args };
+  struct vh_attest a = { .args = &args, .node_id = node_id };
   long st = vh_attest(&v, n, &a, res);
   json_decref(cfg);
   return st;
+}
+
+static long layer_attest(struct vnode *n, const char *workload_manifest, const char *image, const char *layer_digest,
+                         const char *recipient, struct dj_vattest_result *res)
+{
+  return layer_attest_as(n, NULL, workload_manifest, image, layer_digest, recipient, res);
+}
+
+/* Whether the answer reports a check of that name: what the verifier looked at. */
+static bool answer_has_check(const struct dj_vattest_result *res, const char *name)
+{
+  size_t i;
+  json_t *c;
+  json_array_foreach(json_object_get(res->answer, "checks"), i, c) {
+    if (strcmp(json_string_value(json_object_get(c, "check")), name) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* No unwrap was tried for the request: no image or layer check, and no layer names a key. */
+static void assert_no_unwrap(const struct dj_vattest_result *res, const char *what)
+{
+  cr_assert_not(answer_has_check(res, "image"), "%s: the layer's recipient was looked at", what);
+  cr_assert_not(answer_has_check(res, "layer"), "%s: an unwrap was tried", what);
+  json_t *l = json_array_get(json_object_get(res->answer, "layers"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(l, "key")), "", "%s: a KEK opened the layer", what);
 }
 
 Test(flow, layer_keys_only_for_the_attested_image)
@@ -283,6 +351,25 @@ Test(flow, layer_keys_only_for_the_attested_image)
   cr_assert_str_eq(res.layers[0].id, la);
   cr_assert_eq(res.layers[0].len, strlen(pa));
   cr_assert_eq(memcmp(res.layers[0].data, pa, strlen(pa)), 0);
+  dj_vattest_result_free(&res);
+
+  /* Nothing is unwrapped for whoever is not the approved node with its AK and a live nonce: a TPM
+   * that is not node A's quoting with its own AK, on A's nonce, for A's image and recipient. */
+  struct vnode stranger;
+  vnode_create(&stranger, DJ_AK_ECC_P256);
+  cr_assert_eq(layer_attest_as(&stranger, a.id, da, ma, la, ra, &res), 403);
+  cr_assert_str_eq(vh_code(&res), "ak-unknown");
+  cr_assert_not(answer_has_check(&res, "quote"), "a stranger's quote was verified");
+  assert_no_unwrap(&res, "a stranger's AK");
+  dj_vattest_result_free(&res);
+  vnode_destroy(&stranger);
+  /* nor for a workload the tenant's policy refuses (image B), even with B's own recipient */
+  char db[72];
+  digest_of(mb, db);
+  cr_assert_eq(layer_attest(&a, db, mb, "sha256:2222222222222222222222222222222222222222222222222222222222222222", rb,
+                            &res), 403);
+  cr_assert_str_eq(vh_code(&res), "policy");
+  assert_no_unwrap(&res, "a refused workload");
   dj_vattest_result_free(&res);
 
   /* the decryption-oracle attempt: image B's recipient, attesting image A */
