@@ -1,6 +1,8 @@
 #include "attest/ekcert.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -159,6 +161,19 @@ static void store_ctx_freep(X509_STORE_CTX **c)
   X509_STORE_CTX_free(*c);
 }
 
+/* ", valid from 2026-01-01T00:00:00Z to ...": what a date failure is measured against. */
+static void validity_period(const X509 *cert, char *out, size_t size)
+{
+  struct tm from, to;
+  char a[24], b[24];
+  if (cert == NULL || ASN1_TIME_to_tm(X509_get0_notBefore(cert), &from) != 1 ||
+      ASN1_TIME_to_tm(X509_get0_notAfter(cert), &to) != 1)
+    return;
+  strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", &from);
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &to);
+  snprintf(out, size, ", valid from %s to %s", a, b);
+}
+
 int dj_ekcert_verify(const uint8_t *der, size_t len, const struct dj_ek_trust *trust, time_t at, X509 **cert_out,
                      struct dj_ek_claims *claims, dj_err *err)
 {
@@ -177,9 +192,13 @@ int dj_ekcert_verify(const uint8_t *der, size_t len, const struct dj_ek_trust *t
     X509_STORE_CTX_set_time(ctx, 0, at);
   if (X509_verify_cert(ctx) != 1) {
     int e = X509_STORE_CTX_get_error(ctx);
+    char period[64] = "";
+    if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)
+      validity_period(X509_STORE_CTX_get_current_cert(ctx), period, sizeof period);
     ERR_clear_error();
-    return dj_error_code(err, DJ_ATTEST_E_EK_CHAIN, "EK certificate: no valid path to a configured root: %s (depth %d)",
-                         X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+    return dj_error_code(err, DJ_ATTEST_E_EK_CHAIN,
+                         "EK certificate: no valid path to a configured root: %s%s (depth %d)",
+                         X509_verify_cert_error_string(e), period, X509_STORE_CTX_get_error_depth(ctx));
   }
   if (!has_ek_eku(cert))
     return dj_error_code(err, DJ_ATTEST_E_EK_EKU, "EK certificate: no EK extended key usage " DJ_OID_EK_EKU);
