@@ -1,10 +1,16 @@
 /* The one node lock covers extend+append and log snapshot+PCR read+quote: processes extending and
  * quoting at the same time never produce a quote whose log snapshot does not replay to its quoted
- * PCR 23. One quoter only, so that TPM object slots are never what fails (extends load no object). */
+ * PCR 23. One quoter only, so that TPM object slots are never what fails (extends load no object).
+ * swtpm serialises its connections by itself, so that test would pass without the lock: the
+ * lock's own tests hold it and see a quote or an extend wait for it (/proc/locks names the waiter). */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,4 +128,103 @@ Test(lock, concurrent_extends_and_quotes_every_quote_replays)
   cr_assert_eq(dj_mlog_check(&m, dj_pcr_values_find(&ev.pcrs, TPM2_ALG_SHA256, 23), &err), 0, "%s", err.msg);
   dj_mlog_free(&m);
   dj_evidence_free(&ev);
+}
+
+/* pid is blocked waiting for a flock on the inode ino: /proc/locks lists a blocked waiter as
+ * "N: -> FLOCK  ADVISORY  WRITE PID MAJ:MIN:INO 0 EOF". */
+static bool waits_for_flock(pid_t pid, ino_t ino)
+{
+  FILE *f = fopen("/proc/locks", "r");
+  cr_assert_not_null(f, "/proc/locks");
+  char line[256];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f) != NULL) {
+    const char *arrow = strstr(line, "-> FLOCK");
+    int id;
+    unsigned maj, min;
+    unsigned long inode;
+    found = arrow != NULL && sscanf(arrow, "-> FLOCK %*s %*s %d %x:%x:%lu", &id, &maj, &min, &inode) == 4 &&
+            id == pid && inode == (unsigned long) ino;
+  }
+  fclose(f);
+  return found;
+}
+
+static int quote_once(void)
+{
+  dj_err e = { 0 };
+  TPML_PCR_SELECTION sel;
+  uint8_t extra[32] = { 7 };
+  struct dj_evidence ev;
+  if (dj_pcr_selection_parse("sha256:0,23", &sel, &e) < 0 || dj_node_quote(&node, &sel, extra, sizeof extra, &ev, &e) < 0) {
+    fprintf(stderr, "quote: %s\n", e.msg);
+    return -1;
+  }
+  dj_evidence_free(&ev);
+  return 0;
+}
+
+static int extend_once(void)
+{
+  dj_err e = { 0 };
+  json_t *ev = json_pack("{s:s}", "workload", "sha256:77");
+  int r = dj_node_extend(&node, ev, NULL, &e);
+  json_decref(ev);
+  if (r < 0)
+    fprintf(stderr, "extend: %s\n", e.msg);
+  return r;
+}
+
+/* The test holds STATE_DIR/lock; a child runs op; the child must be seen waiting for that lock
+ * (and must not have finished or written its result), then complete once the lock is released. */
+static void op_waits_for_the_node_lock(int (*op)(void))
+{
+  dj_err err = { 0 };
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+  char path[sizeof sw.node_dir + 8];
+  snprintf(path, sizeof path, "%s/lock", sw.node_dir);
+  int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  cr_assert_geq(lock, 0, "%s", path);
+  struct stat st;
+  cr_assert_eq(fstat(lock, &st), 0);
+  cr_assert_eq(flock(lock, LOCK_EX), 0);
+  int result[2];
+  cr_assert_eq(pipe2(result, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(lock);
+    close(result[0]);
+    char c = op() == 0 ? 'y' : 'n';
+    _exit(write(result[1], &c, 1) == 1 ? 0 : 1);
+  }
+  close(result[1]);
+  while (!waits_for_flock(pid, st.st_ino)) {
+    int status;
+    cr_assert_eq(waitpid(pid, &status, WNOHANG), 0, "the child finished while the test held the node lock");
+    usleep(1000);
+  }
+  struct pollfd p = { .fd = result[0], .events = POLLIN };
+  cr_assert_eq(poll(&p, 1, 0), 0, "the child gave its result while the test held the node lock");
+  cr_assert_eq(flock(lock, LOCK_UN), 0);
+  close(lock);
+  char c = 0;
+  cr_assert_eq(read(result[0], &c, 1), 1, "the child gave no result once the lock was released");
+  close(result[0]);
+  cr_assert_eq(c, 'y', "the child's operation failed once the lock was released");
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+Test(lock, a_quote_waits_for_the_node_lock)
+{
+  op_waits_for_the_node_lock(quote_once);
+}
+
+Test(lock, an_extend_waits_for_the_node_lock)
+{
+  op_waits_for_the_node_lock(extend_once);
 }
