@@ -178,6 +178,109 @@ static json_t *manifest_of(const char *layout)
   return m;
 }
 
+/* Store m as the manifest of layout dir's image: written as Go would (sorted keys), re-digested,
+ * and the index pointed at it. */
+static void manifest_replace(const char *layout, json_t *m)
+{
+  char *path = NULL, *text = json_dumps(m, JSON_SORT_KEYS | JSON_COMPACT);
+  cr_assert_gt(asprintf(&path, "%s/%s/manifest.new", dir, layout), 0);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f, "%s", path);
+  cr_assert_eq(fputs(text, f) >= 0 && fclose(f) == 0, 1);
+  char *sum = out("cd %s && sha256sum manifest.new | cut -c1-64", layout);
+  sum[strcspn(sum, "\n")] = '\0';
+  cr_assert_eq(strlen(sum), 64, "sha256sum: %s", sum);
+  cr_assert_eq(sh("cd %s && mv manifest.new blobs/sha256/%s", layout, sum), 0);
+  free(path);
+  cr_assert_gt(asprintf(&path, "%s/%s/index.json", dir, layout), 0);
+  json_t *idx = json_load_file(path, 0, NULL);
+  json_t *d0 = json_array_get(json_object_get(idx, "manifests"), 0);
+  char digest[80];
+  snprintf(digest, sizeof digest, "sha256:%s", sum);
+  json_object_set_new(d0, "digest", json_string(digest));
+  json_object_set_new(d0, "size", json_integer((json_int_t) strlen(text)));
+  cr_assert_eq(json_dump_file(idx, path, JSON_COMPACT), 0);
+  json_decref(idx);
+  free(path);
+  free(sum);
+  free(text);
+}
+
+/* What `donjon image inspect` (text) should print for layout dir's image, from its files: the
+ * index's manifest descriptor, the manifest's config and layer descriptors; recipients as given. */
+static char *inspect_text_of(const char *layout, const char *recipients)
+{
+  char *path = NULL, *t = NULL;
+  cr_assert_gt(asprintf(&path, "%s/%s/index.json", dir, layout), 0);
+  json_t *idx = json_load_file(path, 0, NULL);
+  json_t *md = json_array_get(json_object_get(idx, "manifests"), 0);
+  json_t *m = manifest_of(layout), *c = json_object_get(m, "config");
+  json_t *l0 = json_array_get(json_object_get(m, "layers"), 0);
+  const char *mt = json_string_value(json_object_get(l0, "mediaType"));
+  bool enc = strstr(mt, "+encrypted") != NULL;
+  cr_assert_gt(asprintf(&t,
+                        "manifest  %s  %lld bytes\n"
+                        "config    %s  %lld bytes  linux/amd64\n"
+                        "layer 0   %s  %lld bytes  %s\n    %s\n%s%s%s",
+                        json_string_value(json_object_get(md, "digest")), json_integer_value(json_object_get(md, "size")),
+                        json_string_value(json_object_get(c, "digest")), json_integer_value(json_object_get(c, "size")),
+                        json_string_value(json_object_get(l0, "digest")), json_integer_value(json_object_get(l0, "size")),
+                        enc ? "encrypted" : "plain", mt, enc ? "    recipients: " : "", enc ? recipients : "",
+                        enc ? "\n" : ""), 0);
+  json_decref(m);
+  json_decref(idx);
+  free(path);
+  return t;
+}
+
+/* inspect through the command, as text and as JSON: a layer skopeo encrypted, with the recipients
+ * a key provider, pkcs7 and pgp would add beside its jwe one, and a plain layer. Without the jwe
+ * recipient an unpack is refused naming the kinds the layer has. */
+Test(skopeo, inspect_lists_every_recipient_kind_in_text_and_json)
+{
+  cr_assert_eq(sh("skopeo copy --encryption-key jwe:rsa.pub oci:plain:latest oci:kinds:v1"), 0);
+  json_t *m = manifest_of("kinds");
+  json_t *ann = json_object_get(json_array_get(json_object_get(m, "layers"), 0), "annotations");
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.provider.attestation-agent", json_string("eyJrIjoxfQ=="));
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.pkcs7", json_string("MIIBpgYJKoZIhvcNAQcD"));
+  json_object_set_new(ann, "org.opencontainers.image.enc.keys.pgp", json_string("hQEMA8z"));
+  manifest_replace("kinds", m);
+
+  const char *kinds[] = { "jwe", "pgp", "pkcs7", "provider:attestation-agent" }; /* the annotations' order */
+  json_t *j = inspect("oci:kinds:v1");
+  json_t *l0 = json_array_get(json_object_get(j, "layers"), 0), *rec = json_object_get(l0, "recipients");
+  cr_assert(json_is_true(json_object_get(l0, "encrypted")));
+  cr_assert_eq(json_array_size(rec), 4, "recipients: %s", json_dumps(rec, 0));
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_str_eq(json_string_value(json_array_get(rec, i)), kinds[i]);
+  json_decref(j);
+  char *text = out("'%s' image inspect oci:kinds:v1", agent);
+  char *want = inspect_text_of("kinds", "jwe, pgp, pkcs7, provider:attestation-agent");
+  cr_assert_str_eq(text, want);
+  free(text);
+  free(want);
+
+  j = inspect("oci:plain:latest");
+  l0 = json_array_get(json_object_get(j, "layers"), 0);
+  cr_assert(json_is_false(json_object_get(l0, "encrypted")));
+  cr_assert_eq(json_array_size(json_object_get(l0, "recipients")), 0);
+  json_decref(j);
+  text = out("'%s' image inspect oci:plain:latest", agent);
+  want = inspect_text_of("plain", NULL);
+  cr_assert_str_eq(text, want);
+  free(text);
+  free(want);
+
+  json_object_del(ann, "org.opencontainers.image.enc.keys.jwe");
+  manifest_replace("kinds", m);
+  json_decref(m);
+  text = out("'%s' image unpack --key rsa.pem oci:kinds:v1 nojwe 2>&1; echo \"exit $?\"", agent);
+  cr_assert(strstr(text, "no JWE recipient (recipients: pgp, pkcs7, provider:attestation-agent)") != NULL, "%s", text);
+  cr_assert(strstr(text, "exit 1") != NULL, "%s", text);
+  cr_assert_neq(sh("test -e nojwe"), 0, "the refused unpack left nojwe");
+  free(text);
+}
+
 /* The members of a layer's pubopts document, and the layer's annotation names, as one sorted text. */
 static char *encrypted_layer_shape(const char *layout)
 {
