@@ -42,6 +42,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/console.h"
 #include "sandbox/process.h"
+#include "sandbox/reexec.h"
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/state.h"
@@ -122,6 +123,9 @@ static int exec_setup(struct exec_run *x, dj_err *err)
     return -1;
   if (x->spec->has_personality && personality(x->spec->personality) < 0)
     return dj_error(err, errno, "personality %#lx", x->spec->personality);
+  _cleanup_close_ int lsm_procfd = -1; /* opened while still root, as in the init */
+  if (dj_lsm_wanted(p) && (lsm_procfd = dj_procfs_open(err)) < 0)
+    return dj_err_wrap(err, "LSM label");
   if (dj_caps_drop_bounding(&p->caps, err) < 0 || dj_user_apply(p, err) < 0)
     return -1;
   if (dj_fds_cloexec_from(3 + x->o->preserve_fds, err) < 0)
@@ -129,6 +133,8 @@ static int exec_setup(struct exec_run *x, dj_err *err)
   for (int sig = 1; sig < NSIG; sig++)
     signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &x->saved_mask, NULL);
+  if (lsm_procfd >= 0 && dj_lsm_label_exec(p, lsm_procfd, dj_procfs_write, err) < 0)
+    return -1;
   return dj_process_confine(p, x->seccomp, err);
 }
 
@@ -253,6 +259,9 @@ static int wait_exec(struct exec_run *x, int *pty, dj_err *err)
 static int exec_prepare(struct exec_run *x, dj_err *err)
 {
   const struct dj_exec_opts *o = x->o;
+  /* as run does: never enter a container from a binary it could overwrite (CVE-2019-5736) */
+  if (dj_reexec_check(err) < 0)
+    return -1;
   x->lock_fd = dj_state_lock(o->state_root, o->id, err);
   if (x->lock_fd < 0 || dj_live_load(o->state_root, o->id, &x->live, err) < 0)
     return -1;
