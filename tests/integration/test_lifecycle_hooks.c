@@ -194,3 +194,51 @@ Test(hooks, invalid_hooks_refused)
   cr_expect(has(R.err, "hooks.poststart[0].env[0]"), "%s", R.err);
   bundle_assert_clean(&B);
 }
+
+/* runtime.md: a failed createRuntime or createContainer hook is an error, the container is
+ * stopped and destroyed, and the poststop hooks run (step 12, then 13); later hooks do not. */
+Test(hooks, failed_create_runtime_or_container_then_poststop)
+{
+  all_hooks();
+  bundle_sh(&B, "exit 0");
+  static const char *const kinds[] = { "createRuntime", "createContainer" }, *const later[] = { "createContainer",
+                                                                                                 "startContainer" };
+  for (size_t i = 0; i < 2; i++) {
+    json_t *list = json_object_get(bundle_get(&B, "hooks"), kinds[i]);
+    json_array_insert_new(list, 0, hook("exit 5", logpath, 0));
+    fclose(fopen(logpath, "w"));
+    cr_expect_eq(create(&B, NULL), 1, "create with a failing %s hook succeeded", kinds[i]);
+    char want[64];
+    snprintf(want, sizeof want, "hooks.%s[0]", kinds[i]);
+    cr_expect(has(R.err, want) && has(R.err, "status 5"), "%s", R.err);
+    reap_all();
+    bundle_assert_clean(&B);
+    char *log = read_log();
+    cr_expect(!has(log, later[i]), "hooks after the failed %s one ran:\n%s", kinds[i], log);
+    expect_line(log, "poststop", "stopped");
+    json_array_remove(list, 0);
+  }
+}
+
+/* A failed poststop hook is a warning: the ones after it run, delete succeeds and removes
+ * everything (runtime.md step 13). */
+Test(hooks, failed_poststop_is_a_warning)
+{
+  all_hooks();
+  json_array_insert_new(json_object_get(bundle_get(&B, "hooks"), "poststop"), 0,
+                        hook("echo gone wrong >&2; exit 6", logpath, 0));
+  create_started(&B, "sleep 1000");
+  pid_t pid = pid_of(&B);
+  cr_assert_eq(dj(&B, B.id, "kill", NULL, "KILL"), 0, "%s", R.err);
+  wait_init(pid);
+  cr_expect_eq(dj(&B, B.id, "delete", NULL, NULL), 0, "delete failed with a failing poststop hook: %s", R.err);
+  cr_expect(has(R.err, "hooks.poststop[0]") && has(R.err, "status 6") && has(R.err, "gone wrong"),
+            "no warning naming the failed poststop hook: %s", R.err);
+  expect_line(read_log(), "poststop", "stopped");
+  bundle_assert_clean(&B);
+  /* run: the process's exit status, not the hook's */
+  bundle_sh(&B, "exit 3");
+  bundle_run(&B, &R, NULL);
+  cr_expect_eq(R.status, 3, "run with a failing poststop hook: %s", R.err);
+  cr_expect(has(R.err, "hooks.poststop[0]"), "%s", R.err);
+}
