@@ -236,6 +236,10 @@ static int init_setup(struct run *r, dj_err *err)
     return -1;
   if (spec->has_personality && personality(spec->personality) < 0)
     return dj_error(err, errno, "personality %#lx", spec->personality);
+  /* Opened while still root in our namespaces; the label itself is written last. */
+  _cleanup_close_ int lsm_procfd = -1;
+  if (dj_lsm_wanted(p) && (lsm_procfd = dj_procfs_open(err)) < 0)
+    return dj_err_wrap(err, "LSM label");
   if (dj_caps_drop_bounding(&p->caps, err) < 0)
     return -1;
   if (dj_user_apply(p, err) < 0)
@@ -252,6 +256,8 @@ static int init_setup(struct run *r, dj_err *err)
   sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
   /* create: wait for `start` here, killable, before the filter and the last capability drops. */
   if (r->create ? wait_start(r, err) < 0 : start_hooks(r, err) < 0)
+    return -1;
+  if (lsm_procfd >= 0 && dj_lsm_label_exec(p, lsm_procfd, dj_procfs_write, err) < 0)
     return -1;
   return dj_process_confine(p, r->seccomp, err);
 }

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -16,6 +17,7 @@
 
 #include "common/safepath.h"
 #include "common/util.h"
+#include "sandbox/rootfs.h"
 
 static bool have_cap(cap_value_t cap)
 {
@@ -36,6 +38,16 @@ static void fmt_limit(char *buf, size_t n, uint64_t v)
     snprintf(buf, n, "%llu", (unsigned long long) v);
 }
 
+/* fs.nr_open: no process, CAP_SYS_RESOURCE or not, gets an RLIMIT_NOFILE above it. */
+static uint64_t nr_open(void)
+{
+  char buf[32] = { 0 };
+  _cleanup_close_ int fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, buf, sizeof buf - 1) <= 0)
+    return (uint64_t) RLIM_INFINITY; /* unknown: setrlimit in the init still says no */
+  return strtoull(buf, NULL, 10);
+}
+
 int dj_rlimits_check(const struct dj_process *p, dj_err *err)
 {
   bool can_raise = p->n_rlimits > 0 && have_cap(CAP_SYS_RESOURCE);
@@ -44,14 +56,22 @@ int dj_rlimits_check(const struct dj_process *p, dj_err *err)
     struct rlimit host;
     if (getrlimit(r->resource, &host) < 0)
       return dj_error(err, errno, "process.rlimits[%zu]: %s: getrlimit", i, r->name);
+    char asked_s[32], asked_h[32], host_h[32];
+    fmt_limit(asked_s, sizeof asked_s, r->soft);
+    fmt_limit(asked_h, sizeof asked_h, r->hard);
     if (!can_raise && r->hard > (uint64_t) host.rlim_max) {
-      char asked_s[32], asked_h[32], host_h[32];
-      fmt_limit(asked_s, sizeof asked_s, r->soft);
-      fmt_limit(asked_h, sizeof asked_h, r->hard);
       fmt_limit(host_h, sizeof host_h, host.rlim_max);
       return dj_error(err, 0,
                       "process.rlimits[%zu]: %s: asked soft %s hard %s, above this host's hard limit %s "
                       "(raising it needs CAP_SYS_RESOURCE; the spec forbids lowering it silently)",
+                      i, r->name, asked_s, asked_h, host_h);
+    }
+    uint64_t most = r->resource == RLIMIT_NOFILE ? nr_open() : (uint64_t) RLIM_INFINITY;
+    if (r->hard > most) {
+      fmt_limit(host_h, sizeof host_h, most);
+      return dj_error(err, 0,
+                      "process.rlimits[%zu]: %s: asked soft %s hard %s, above this host's hard limit %s "
+                      "(fs.nr_open: no process can have more; the spec forbids lowering it silently)",
                       i, r->name, asked_s, asked_h, host_h);
     }
   }
@@ -87,17 +107,47 @@ static bool lsm_enabled(const char *name)
   return false;
 }
 
+static bool set(const char *s)
+{
+  return s != NULL && *s != '\0';
+}
+
 int dj_lsm_check(const struct dj_spec *spec, dj_err *err)
 {
-  if (spec->process.apparmor_profile != NULL && *spec->process.apparmor_profile && !lsm_enabled("apparmor"))
-    return dj_error(err, 0, "process.apparmorProfile: \"%s\" asked, but AppArmor is not enabled on this host",
-                    spec->process.apparmor_profile);
-  if (spec->process.selinux_label != NULL && *spec->process.selinux_label && !lsm_enabled("selinux"))
-    return dj_error(err, 0, "process.selinuxLabel: \"%s\" asked, but SELinux is not enabled on this host",
-                    spec->process.selinux_label);
-  if (spec->mount_label != NULL && *spec->mount_label && !lsm_enabled("selinux"))
-    return dj_error(err, 0, "linux.mountLabel: \"%s\" asked, but SELinux is not enabled on this host",
-                    spec->mount_label);
+  if (set(spec->process.apparmor_profile) && !lsm_enabled("apparmor"))
+    return dj_error(err, 0, "process.apparmorProfile: \"%s\" asked, but AppArmor is not enabled on this host "
+                            "(not in /sys/kernel/security/lsm)", spec->process.apparmor_profile);
+  if (set(spec->process.selinux_label) && !lsm_enabled("selinux"))
+    return dj_error(err, 0, "process.selinuxLabel: \"%s\" asked, but SELinux is not enabled on this host "
+                            "(not in /sys/kernel/security/lsm)", spec->process.selinux_label);
+  if (set(spec->mount_label) && !lsm_enabled("selinux"))
+    return dj_error(err, 0, "linux.mountLabel: \"%s\" asked, but SELinux is not enabled on this host "
+                            "(not in /sys/kernel/security/lsm)", spec->mount_label);
+  /* It would be the context= option of every mount donjon makes; refused rather than ignored. */
+  if (set(spec->mount_label))
+    return dj_error(err, 0, "linux.mountLabel: \"%s\": donjon does not label mounts", spec->mount_label);
+  return 0;
+}
+
+bool dj_lsm_wanted(const struct dj_process *p)
+{
+  return set(p->apparmor_profile) || set(p->selinux_label);
+}
+
+int dj_lsm_label_exec(const struct dj_process *p, int procfs_fd, dj_attr_write_fn write_attr, dj_err *err)
+{
+  if (set(p->apparmor_profile)) {
+    /* AppArmor's own directory since Linux 5.8 (attr/exec may belong to another LSM then). */
+    _cleanup_close_ int own = dj_openat2(procfs_fd, "thread-self/attr/apparmor", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                                         RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+    char value[4096];
+    if ((size_t) snprintf(value, sizeof value, "exec %s", p->apparmor_profile) >= sizeof value)
+      return dj_error(err, ENAMETOOLONG, "process.apparmorProfile");
+    if (write_attr(procfs_fd, own >= 0 ? "thread-self/attr/apparmor/exec" : "thread-self/attr/exec", value, err) < 0)
+      return dj_err_wrap(err, "process.apparmorProfile \"%s\"", p->apparmor_profile);
+  }
+  if (set(p->selinux_label) && write_attr(procfs_fd, "thread-self/attr/exec", p->selinux_label, err) < 0)
+    return dj_err_wrap(err, "process.selinuxLabel \"%s\"", p->selinux_label);
   return 0;
 }
 

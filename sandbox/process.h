@@ -14,9 +14,19 @@
 int dj_rlimits_check(const struct dj_process *p, dj_err *err);
 int dj_rlimits_apply(const struct dj_process *p, dj_err *err);
 
-/* Refuse what this host cannot confine as asked (apparmorProfile, selinuxLabel, mountLabel
- * without the LSM), as runc does. */
+/* Refuse what this host cannot confine as asked, before anything is made: apparmorProfile and
+ * selinuxLabel where the LSM is not in /sys/kernel/security/lsm (as runc does), mountLabel always
+ * (donjon does not label its mounts). */
 int dj_lsm_check(const struct dj_spec *spec, dj_err *err);
+/* Does the process ask for an LSM label (so that a procfs handle must be opened for it)? */
+bool dj_lsm_wanted(const struct dj_process *p);
+/* How an attribute is written: dj_procfs_write (sandbox/rootfs.h); a test passes its own. */
+typedef int (*dj_attr_write_fn)(int dirfd, const char *relpath, const char *value, dj_err *err);
+/* Label the next execve of the calling thread, through procfs_fd (a handle from dj_procfs_open,
+ * opened while still privileged): AppArmor "exec PROFILE" to thread-self/attr/apparmor/exec
+ * (attr/exec before Linux 5.8), SELinux the label to thread-self/attr/exec. Called last before
+ * the filter, so that hooks the init runs are not labelled; the kernel refuses an unknown profile. */
+int dj_lsm_label_exec(const struct dj_process *p, int procfs_fd, dj_attr_write_fn write_attr, dj_err *err);
 
 /* Capability bounding set first (while still privileged), then user and groups (keeping
  * capabilities across the uid change), then the other four sets. */
