@@ -498,19 +498,49 @@ Test(jail, oom_score_adj_is_set)
   cr_assert_str_eq(R.out, "500\n");
 }
 
+/* Is the LSM active on this host? The file donjon itself reads. */
+static bool lsm_active(const char *name)
+{
+  char buf[512] = "";
+  FILE *f = fopen("/sys/kernel/security/lsm", "re");
+  if (f != NULL) {
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+  }
+  for (char *s = strtok(buf, ",\n"); s != NULL; s = strtok(NULL, ",\n"))
+    if (strcmp(s, name) == 0)
+      return true;
+  return false;
+}
+
+/* Never accepted and left unenforced: refused without the LSM; with it, applied, so a profile or
+ * label the host does not know fails the run (the kernel refuses the exec attribute). */
 Test(jail, apparmor_and_selinux_are_refused_without_the_lsm)
 {
-  bundle_set(&B, "process.apparmorProfile", json_string("donjon-default"));
-  run_sh("true");
+  bundle_set(&B, "process.apparmorProfile", json_string("donjon-no-such-profile"));
+  run_sh("echo should-not-run");
   cr_assert_neq(R.status, 0);
+  cr_assert(!has(R.out, "should-not-run"), "%s", R.out);
   assert_err("process.apparmorProfile");
-  assert_err("AppArmor is not enabled");
+  assert_err("donjon-no-such-profile");
+  if (!lsm_active("apparmor"))
+    assert_err("AppArmor is not enabled");
   bundle_set(&B, "process.apparmorProfile", NULL);
-  bundle_set(&B, "process.selinuxLabel", json_string("system_u:system_r:container_t:s0"));
-  run_sh("true");
+  bundle_set(&B, "process.selinuxLabel", json_string("system_u:system_r:donjon_no_such_t:s0"));
+  run_sh("echo should-not-run");
   cr_assert_neq(R.status, 0);
+  cr_assert(!has(R.out, "should-not-run"), "%s", R.out);
   assert_err("process.selinuxLabel");
-  assert_err("SELinux is not enabled");
+  assert_err("donjon_no_such_t");
+  if (!lsm_active("selinux"))
+    assert_err("SELinux is not enabled");
+  bundle_set(&B, "process.selinuxLabel", NULL);
+  bundle_set(&B, "linux.mountLabel", json_string("system_u:object_r:container_file_t:s0"));
+  run_sh("echo should-not-run");
+  cr_assert_neq(R.status, 0);
+  cr_assert(!has(R.out, "should-not-run"), "%s", R.out);
+  assert_err(lsm_active("selinux") ? "donjon does not label mounts" : "SELinux is not enabled");
 }
 
 Test(jail, a_new_session_keyring_per_container)
