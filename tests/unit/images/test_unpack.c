@@ -222,6 +222,30 @@ Test(unpack, symlink_to_etc_lands_in_the_images_etc)
   assert_nothing_outside();
 }
 
+/* Symlinks on the way are followed, but inside DIR: ".." in a link stops at DIR as at "/", for
+ * every kind of entry written through one (file, directory, symlink, FIFO, a replaced entry). */
+Test(unpack, dotdot_symlinks_are_clamped_at_dir)
+{
+  struct tentry e[] = { { 'l', "up", "../../../../../../../.." }, { 'd', "sub" }, { 'l', "sub/p", "../.." },
+                        { 'f', "up/escape", .data = "f" },         { 'd', "sub/p/newdir" },
+                        { 'l', "up/newlink", "/etc" },             { 'p', "sub/p/fifo" },
+                        { 'f', "up/canary", .data = "not the canary" } };
+  dj_err err = { 0 };
+  cr_assert_eq(unpack_one(e, 8, NULL, &err), 0, "%s", err.msg);
+  assert_file("escape", "f");
+  assert_file("canary", "not the canary");
+  char *d = rootpath("newdir"), *l = rootpath("newlink"), *f = rootpath("fifo");
+  struct stat st;
+  cr_assert(lstat(d, &st) == 0 && S_ISDIR(st.st_mode));
+  cr_assert(lstat(l, &st) == 0 && S_ISLNK(st.st_mode));
+  cr_assert(lstat(f, &st) == 0 && S_ISFIFO(st.st_mode));
+  free(d);
+  free(l);
+  free(f);
+  assert_count("", 7); /* up, sub, escape, newdir, newlink, fifo, canary */
+  assert_nothing_outside();
+}
+
 /* A symlink to a file outside, then a regular file of the same name: the link is replaced. */
 Test(unpack, file_over_symlink_replaces_the_link)
 {
