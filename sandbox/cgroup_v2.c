@@ -62,10 +62,17 @@ int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec
   if (primary) {
     if (r->memory_limit != DJ_UNSET_I64 && write_i64_or_max(dir, "memory.max", r->memory_limit, err) < 0)
       return -1;
-    if (r->memory_swap != DJ_UNSET_I64) {
-      /* v1's memory+swap total becomes v2's swap alone. */
-      int64_t swap = r->memory_swap < 0 || r->memory_limit < 0 || r->memory_limit == DJ_UNSET_I64
-                       ? -1 : r->memory_swap - r->memory_limit;
+    if (r->memory_swap != DJ_UNSET_I64 && r->memory_swap != 0) {
+      /* v1's memory+swap total becomes v2's swap alone (runc's conversion and checks). */
+      int64_t limit = r->memory_limit, swap = -1;
+      if (r->memory_swap >= 0) {
+        if (limit == DJ_UNSET_I64 || limit <= 0)
+          return dj_error(err, 0, "linux.resources.memory.swap: %" PRId64 " needs a memory limit", r->memory_swap);
+        if (r->memory_swap < limit)
+          return dj_error(err, 0, "linux.resources.memory.swap: %" PRId64 " is below memory.limit %" PRId64
+                                  " (swap is memory+swap)", r->memory_swap, limit);
+        swap = r->memory_swap - limit;
+      }
       if (!dj_cgroup_has(dir, "memory.swap.max"))
         return dj_error(err, 0, "linux.resources.memory.swap: this kernel has no memory.swap.max");
       if (write_i64_or_max(dir, "memory.swap.max", swap, err) < 0)
@@ -76,8 +83,9 @@ int dj_cgroup_v2_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec
     if (r->pids_limit != DJ_UNSET_I64 && write_i64_or_max(dir, "pids.max", r->pids_limit > 0 ? r->pids_limit : -1, err) < 0)
       return -1;
     if (r->has_cpu_shares && r->cpu_shares > 0) {
-      /* runc's conversion of v1 shares [2, 262144] to v2 weight [1, 10000] */
-      uint64_t weight = 1 + ((r->cpu_shares - 2) * 9999) / 262142;
+      /* runc's conversion of v1 shares [2, 262144] to v2 weight [1, 10000]; v1 clamps to that range */
+      uint64_t shares = r->cpu_shares < 2 ? 2 : r->cpu_shares > 262144 ? 262144 : r->cpu_shares;
+      uint64_t weight = 1 + ((shares - 2) * 9999) / 262142;
       if (write_i64_or_max(dir, "cpu.weight", (int64_t) weight, err) < 0)
         return -1;
     }
