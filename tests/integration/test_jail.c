@@ -762,6 +762,19 @@ Test(jail, seccomp_profile_is_loaded_and_denies)
   assert_out("after 159"); /* SCMP_ACT_KILL_PROCESS: killed by SIGSYS */
 }
 
+Test(jail, a_syscall_unknown_to_libseccomp_is_reported_not_dropped_silently)
+{
+  bundle_set(&B, "linux.seccomp",
+             json_pack("{s:s,s:[{s:[s,s],s:s,s:i}]}", "defaultAction", "SCMP_ACT_ALLOW", "syscalls", "names",
+                       "donjon_made_up_syscall", "mkdir", "action", "SCMP_ACT_ERRNO", "errnoRet", 1));
+  json_array_append_new(bundle_get(&B, "mounts"),
+                        json_pack("{s:s,s:s,s:s}", "destination", "/tmp", "type", "tmpfs", "source", "tmpfs"));
+  run_sh("mkdir /tmp/x 2>/dev/null || echo mkdir-denied");
+  assert_ok();
+  assert_err("linux.seccomp: syscall \"donjon_made_up_syscall\" is unknown to this libseccomp; its rule is not applied");
+  assert_out("mkdir-denied"); /* the rest of the rule holds */
+}
+
 Test(jail, a_seccomp_profile_that_denies_execve_is_refused_up_front)
 {
   bundle_set(&B, "linux.seccomp", json_pack("{s:s,s:[{s:[s],s:s}]}", "defaultAction", "SCMP_ACT_ALLOW", "syscalls",
