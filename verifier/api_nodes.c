@@ -380,8 +380,10 @@ int dj_api_node_get(struct dj_vreq *r)
   return found > 0 ? 0 : -1;
 }
 
-/* The placement must exist in the operator policy: a site of that jurisdiction, a known class. */
-static const char *placement_error(struct dj_vreq *r, const struct dj_vapprove_req *q)
+/* The placement must exist in the operator policy: a site of that jurisdiction, a known class
+ * (approval by an operator and by the inventory alike). */
+static const char *placement_error(struct dj_vreq *r, const char *site_name, const char *jurisdiction,
+                                   const char *hw_class)
 {
   dj_err err = { 0 };
   struct dj_vpolicies *pol = dj_vpolicies_get(r->w, &err);
@@ -390,9 +392,9 @@ static const char *placement_error(struct dj_vreq *r, const struct dj_vapprove_r
   const struct dj_operator_policy *op = &pol->op;
   bool site = false, cls = false;
   for (size_t i = 0; i < op->n_sites; i++)
-    site |= strcmp(op->sites[i].name, q->site) == 0 && strcmp(op->sites[i].jurisdiction, q->jurisdiction) == 0;
+    site |= strcmp(op->sites[i].name, site_name) == 0 && strcmp(op->sites[i].jurisdiction, jurisdiction) == 0;
   for (size_t i = 0; i < op->n_classes; i++)
-    cls |= strcmp(op->classes[i].name, q->hw_class) == 0;
+    cls |= strcmp(op->classes[i].name, hw_class) == 0;
   return !site ? "the site is not an operator site of that jurisdiction"
                : !cls ? "the hardware class is not in the operator policy" : NULL;
 }
@@ -416,7 +418,7 @@ int dj_api_node_approve(struct dj_vreq *r)
     return -1;
   if (dj_vapprove_req_parse(j, &q, &err) < 0)
     return dj_vreq_error(r, 400, "malformed", "%s", err.msg);
-  const char *bad = q.rotation ? NULL : placement_error(r, &q);
+  const char *bad = q.rotation ? NULL : placement_error(r, q.site, q.jurisdiction, q.hw_class);
   if (bad)
     return dj_vreq_error(r, 400, "placement", "%s", bad);
   _cleanup_free_ struct dj_vnode *n = dj_xmalloc(sizeof *n);
@@ -482,6 +484,12 @@ int dj_api_inventory(struct dj_vreq *r)
     return -1;
   if (dj_vinventory_req_parse(j, &v, &count, &err) < 0)
     return dj_vreq_error(r, 400, "malformed", "%s", err.msg);
+  for (size_t i = 0; i < count; i++) { /* all or nothing, as an operator's approval */
+    const char *bad = placement_error(r, v[i].site, v[i].jurisdiction, v[i].hw_class);
+    if (bad)
+      return dj_vreq_error(r, 400, "placement", "entries[%zu] (%s, %s, %s): %s", i, v[i].site, v[i].jurisdiction,
+                           v[i].hw_class, bad);
+  }
   struct dj_store *st = r->w->st;
   _cleanup_free_ struct dj_vnode *n = dj_xmalloc(sizeof *n);
   json_t *approved = json_array();
