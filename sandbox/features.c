@@ -59,14 +59,19 @@ json_t *dj_features(void)
     json_array_append_new(ns, json_string(dj_namespace_name(ns_flags[i])));
   for (int c = 0; c < 64 && dj_cap_name(c) != NULL; c++)
     json_array_append_new(caps, json_string(dj_cap_name(c)));
+  /* No systemd cgroup driver (--systemd-cgroup is refused), no rdma controller, no Intel RDT, no
+   * id-mapped mounts: the parser refuses them. The AppArmor profile and SELinux process label are
+   * written by the init and exec (sandbox/process.h); linux.mountLabel is refused. netDevices is
+   * runtime-spec 1.3's: not in a 1.2.0 document. */
   json_t *linux = json_pack("{s:o, s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:b}, s:{s:b}, s:{s:b}, s:{s:{s:b}}}",
                             "namespaces", ns, "capabilities", caps,
                             "cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "rdma", 0,
-                            "seccomp", seccomp_features(), "apparmor", "enabled", 0, "selinux", "enabled", 0,
+                            "seccomp", seccomp_features(), "apparmor", "enabled", 1, "selinux", "enabled", 1,
                             "intelRdt", "enabled", 0, "mountExtensions", "idmap", "enabled", 0);
-  /* sandbox/hooks.h runs every kind */
-  return json_pack("{s:s, s:s, s:[s, s, s, s, s, s], s:o, s:o, s:{s:s}}", "ociVersionMin", "1.0.0",
+  /* sandbox/hooks.h runs every kind. No annotation loosens the jail: org.donjon.profile only
+   * tightens, org.donjon.image runs an attested image under that profile. */
+  return json_pack("{s:s, s:s, s:[s, s, s, s, s, s], s:o, s:o, s:{s:s}, s:[]}", "ociVersionMin", "1.0.0",
                    "ociVersionMax", "1.2.0", "hooks", "prestart", "createRuntime", "createContainer", "startContainer",
                    "poststart", "poststop", "mountOptions", names(DJ_NAMES_MOUNT_OPTIONS), "linux", linux, "annotations",
-                   "org.donjon.version", DJ_VERSION);
+                   "org.donjon.version", DJ_VERSION, "potentiallyUnsafeConfigAnnotations");
 }
