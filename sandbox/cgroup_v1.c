@@ -144,7 +144,15 @@ int dj_cgroup_v1_apply(const struct dj_cgroup_dir *d, const struct dj_spec *spec
       return -1;
   }
   if (has_controller(d, "blkio") && r->has_blkio_weight) {
-    const char *f = dj_cgroup_has(d->dir, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight";
+    /* CFQ's file, or BFQ's; a kernel with neither scheduler has no weight to set (as runc, an error) */
+    const char *f = dj_cgroup_has(d->dir, "blkio.weight")       ? "blkio.weight"
+                    : dj_cgroup_has(d->dir, "blkio.bfq.weight") ? "blkio.bfq.weight"
+                                                                : NULL;
+    if (f == NULL)
+      return dj_error(err, ENOTSUP,
+                      "%s: linux.resources.blockIO.weight %u: this kernel's blkio controller has no weight"
+                      " (neither blkio.weight nor blkio.bfq.weight: no CFQ or BFQ I/O scheduler)",
+                      d->dir, (unsigned) r->blkio_weight);
     if (write_i64(d->dir, f, r->blkio_weight, err) < 0)
       return -1;
   }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -74,10 +75,31 @@ Test(confidential, clone3_fails_with_enosys_so_libc_falls_back)
   expect_line("unknown-syscall", "ENOSYS");
 }
 
+/* Whether this kernel runs i386 system calls (int 0x80 getpid, here, without any filter). */
+static bool kernel_runs_i386(void)
+{
+#if defined(__x86_64__)
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory"); /* i386 getpid */
+    _exit(ret == getpid() ? 0 : 1);
+  }
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+#else
+  return false;
+#endif
+}
+
 Test(confidential, foreign_syscall_abis_are_killed)
 {
   probe_all((const char *[]){ "int80", "x32", NULL });
-  expect_line("int80", "killed 31");
+  /* without ia32 emulation the kernel itself faults int 0x80 (SIGSEGV): the filter's layer for
+   * i386 is then shown by the filter libseccomp builds (tests/unit/sandbox i386_syscall_killed) */
+  expect_line("int80", kernel_runs_i386() ? "killed 31" : "killed 11");
   expect_line("x32", "killed 31");
 }
 

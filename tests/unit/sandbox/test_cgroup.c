@@ -221,7 +221,6 @@ Test(cgroup, create_applies_resources)
   r->cpu_quota = 25000;
   r->cpuset_cpus = "0";
   r->cpuset_mems = "0";
-  r->blkio_weight = 500, r->has_blkio_weight = true;
   struct dj_cgroup *cg = NULL;
   dj_err err = { 0 };
   cr_assert_eq(dj_cgroup_create(&s, "unused", &cg, &err), 0, "%s", err.msg);
@@ -250,14 +249,39 @@ Test(cgroup, create_applies_resources)
   cr_expect_str_eq(buf, "0");
   read_file(cpuset, "cpuset.mems", buf, sizeof buf);
   cr_expect_str_eq(buf, "0");
-  const char *blkio = dir_with(cg, "blkio")->dir; /* this kernel: BFQ's file only */
-  read_file(blkio, dj_cgroup_has(blkio, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight", buf, sizeof buf);
-  cr_expect_not_null(strstr(buf, "500"), "%s", buf);
   /* devices: "a" denied first, so no blanket rule is left; /dev/null stays allowed */
   read_file(dir_with(cg, "devices")->dir, "devices.list", buf, sizeof buf);
   cr_expect_null(strstr(buf, "a *:* rwm"), "devices.list: %s", buf);
   cr_expect_not_null(strstr(buf, "c 1:3 rw"), "devices.list: %s", buf);
   cr_assert_eq(dj_cgroup_destroy(cg, &err), 0, "%s", err.msg);
+}
+
+/* The blkio weight where the kernel's I/O scheduler has one (CFQ's file or BFQ's); where it has
+ * none (no CFQ or BFQ, as on some VM kernels) create fails saying so, and leaves no cgroup. */
+Test(cgroup, blkio_weight_applied_or_refused_with_the_reason)
+{
+  struct dj_spec s;
+  spec_init(&s, test_path(NULL));
+  s.resources.blkio_weight = 500, s.resources.has_blkio_weight = true;
+  /* what the kernel offers, at the blkio root (the test's cgroup goes right under it) */
+  bool weight = dj_cgroup_has("/sys/fs/cgroup/blkio", "blkio.weight") ||
+                dj_cgroup_has("/sys/fs/cgroup/blkio", "blkio.bfq.weight");
+  struct dj_cgroup *cg = NULL;
+  dj_err err = { 0 };
+  int r = dj_cgroup_create(&s, "unused", &cg, &err);
+  if (weight) {
+    cr_assert_eq(r, 0, "%s", err.msg);
+    char buf[256];
+    const char *blkio = dir_with(cg, "blkio")->dir;
+    read_file(blkio, dj_cgroup_has(blkio, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight", buf, sizeof buf);
+    cr_expect_not_null(strstr(buf, "500"), "%s", buf);
+    cr_assert_eq(dj_cgroup_destroy(cg, &err), 0, "%s", err.msg);
+  } else {
+    cr_assert_lt(r, 0, "a weight the kernel cannot set was accepted");
+    cr_expect_not_null(strstr(err.msg, "blockIO.weight 500"), "%s", err.msg);
+    cr_expect_not_null(strstr(err.msg, "no CFQ or BFQ"), "%s", err.msg);
+    cr_expect_not(exists_anywhere(s.cgroups_path), "the failed create left %s", s.cgroups_path);
+  }
 }
 
 Test(cgroup, memory_raised_with_swap)

@@ -837,15 +837,41 @@ static int x32_syscall(void)
   return 0; /* the filter must kill before this */
 }
 
+/* Whether this kernel runs i386 system calls at all: without ia32 emulation (not built in, or
+ * ia32_emulation=0, as on some VM kernels) int 0x80 faults with SIGSEGV with or without a filter,
+ * and the filter's layer is shown by the filter libseccomp built instead (the issue's fallback). */
+static bool kernel_runs_i386(void)
+{
+  int status = run_filtered(i386_syscall, false, 0, 0);
+  cr_assert((WIFEXITED(status) && WEXITSTATUS(status) == 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV),
+            "int 0x80 without a filter: status %#x", status);
+  return WIFEXITED(status);
+}
+
 Test(confidential, control_i386_abi_works_without_filter)
 {
-  assert_child_ok(run_filtered(i386_syscall, false, 0, 0));
+  if (!kernel_runs_i386())
+    cr_log_info("this kernel has no ia32 emulation: int 0x80 faults without a filter (i386_syscall_killed checks "
+                "the filter's bad-architecture action instead)");
 }
 
 Test(confidential, i386_syscall_killed)
 {
   int status = run_filtered(i386_syscall, true, 0, 0);
-  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "status %#x", status);
+  if (kernel_runs_i386()) {
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "status %#x", status);
+    return;
+  }
+  /* the kernel refuses i386 itself; the filter would too: x86 is not one of its architectures, and
+   * a call of an architecture it does not name gets the bad-architecture action, a kill */
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x", status);
+  scmp_filter_ctx ctx = confidential_filter(0, 0);
+  uint32_t badarch = 0;
+  cr_assert_eq(seccomp_attr_get(ctx, SCMP_FLTATR_ACT_BADARCH, &badarch), 0);
+  cr_assert_eq(badarch, SCMP_ACT_KILL_PROCESS);
+  cr_assert_eq(seccomp_arch_exist(ctx, SCMP_ARCH_X86), -EEXIST, "the filter admits i386 calls");
+  cr_assert_eq(seccomp_arch_exist(ctx, SCMP_ARCH_X32), -EEXIST, "the filter admits x32 calls");
+  seccomp_release(ctx);
 }
 
 Test(confidential, x32_syscall_killed)
