@@ -197,8 +197,9 @@ static int parse_idmap(const char *s, struct dj_idmap *m)
 {
   unsigned long long c, h, n;
   char tail;
+  /* Both ranges end below 4294967295, (uid_t) -1, which is no id. */
   if (sscanf(s, "%llu:%llu:%llu%c", &c, &h, &n, &tail) != 3 || n == 0 || c > UINT32_MAX || h > UINT32_MAX ||
-      n > UINT32_MAX)
+      n > UINT32_MAX || c + n > UINT32_MAX || h + n > UINT32_MAX)
     return -1;
   m->container = (uint32_t) c;
   m->host = (uint32_t) h;
@@ -234,11 +235,11 @@ static int cmd_unpack_or_bundle(int argc, char **argv, bool bundle)
     case OPT_SUID: uo.keep_setid = true; break;
     case OPT_UID:
       if (parse_idmap(optarg, &uo.uid_map) < 0)
-        return dj_cli_usage(cmd, "--uid-map %s: expected CONTAINER:HOST:SIZE", optarg);
+        return dj_cli_usage(cmd, "--uid-map %s: expected CONTAINER:HOST:SIZE, ranges below 4294967295", optarg);
       break;
     case OPT_GID:
       if (parse_idmap(optarg, &uo.gid_map) < 0)
-        return dj_cli_usage(cmd, "--gid-map %s: expected CONTAINER:HOST:SIZE", optarg);
+        return dj_cli_usage(cmd, "--gid-map %s: expected CONTAINER:HOST:SIZE, ranges below 4294967295", optarg);
       break;
     case OPT_PROFILE:
       if (!bundle)

@@ -365,6 +365,19 @@ Test(skopeo, absent_and_ambiguous_tags_are_clear_errors)
   free(s);
 }
 
+/* An id map whose range reaches 4294967295 ((uid_t) -1, no id) is refused by the command, before
+ * anything is written: container uid 1 would map to host root through the wrap. */
+Test(skopeo, id_maps_past_the_last_id_are_refused)
+{
+  const char *maps[] = { "--uid-map 0:4294967295:2", "--gid-map 0:4294967290:6", "--uid-map 4294967295:0:1" };
+  for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+    char *s = out("'%s' image unpack %s oci:plain:latest mapped 2>&1; echo \"exit $?\"", agent, maps[i]);
+    cr_assert(strstr(s, "ranges below 4294967295") != NULL && strstr(s, "exit 2") != NULL, "%s: %s", maps[i], s);
+    cr_assert_neq(sh("test -e mapped"), 0);
+    free(s);
+  }
+}
+
 /* zstd layers (skopeo --dest-compress-format zstd) both ways. */
 Test(skopeo, zstd_layers_both_ways)
 {
