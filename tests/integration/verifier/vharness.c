@@ -12,8 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include "common/json.h"
 #include "common/util.h"
+#include "images/b64.h"
+#include "images/jwe.h"
 
 static const char *verifier_bin(void)
 {
@@ -388,4 +393,36 @@ const char *vh_code(const struct dj_vattest_result *res)
 {
   const char *c = json_string_value(json_object_get(json_object_get(res->answer, "error"), "code"));
   return c ? c : "";
+}
+
+char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, char **privopts, char **recipient, char digest[72])
+{
+  uint8_t key[32], nonce[16];
+  RAND_bytes(key, sizeof key);
+  RAND_bytes(nonce, sizeof nonce);
+  char *k = dj_b64_encode(key, 32), *n = dj_b64_encode(nonce, 16);
+  *privopts = dj_xasprintf("{\"symkey\":\"%s\",\"digest\":\"sha256:%064d\",\"cipheroptions\":{\"nonce\":\"%s\"}}", k,
+                           0, n);
+  free(k);
+  free(n);
+  char *jwe = NULL;
+  dj_err err = { 0 };
+  enum dj_jwe_alg a = (enum dj_jwe_alg) alg;
+  cr_assert_eq(dj_jwe_encrypt((const uint8_t *) *privopts, strlen(*privopts), &kek, &a, 1, &jwe, &err), 0, "%s",
+               err.msg);
+  *recipient = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
+  free(jwe);
+  char *m = dj_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                         "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+                         "\"sha256:%064d\",\"size\":2},\"layers\":[{\"mediaType\":"
+                         "\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\",\"digest\":\"sha256:%s\","
+                         "\"size\":10,\"annotations\":{\"org.opencontainers.image.enc.keys.jwe\":\"%s\","
+                         "\"org.opencontainers.image.enc.pubopts\":\"e30=\"}}]}",
+                         0, tag, *recipient);
+  uint8_t d[32];
+  SHA256((const uint8_t *) m, strlen(m), d);
+  strcpy(digest, "sha256:");
+  for (int i = 0; i < 32; i++)
+    snprintf(digest + 7 + 2 * i, 3, "%02x", d[i]);
+  return m;
 }

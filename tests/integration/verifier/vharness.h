@@ -91,3 +91,8 @@ extern const char *const VH_MANIFEST;
 json_t *vh_config(const char *arg1);
 /* Tenant acme's policy: keys acme-db (secret) and acme-kek, FR, FR-PAR-*, std-1, that workload. */
 void vh_tenant_policy(struct vh *v, const char *manifest2);
+
+/* An image manifest with one encrypted layer (digest sha256:<tag>) whose ocicrypt private options
+ * (*privopts, a fresh key) are a JWE to kek with alg, the layer's recipient (*recipient, base64 of
+ * the JWE as in the keys.jwe annotation); all malloc'd. *digest: the manifest's sha256. */
+char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, char **privopts, char **recipient, char digest[72]);
