@@ -216,47 +216,6 @@ Test(flow, rsa_ak_manual_approval_and_ecc_ak_by_inventory)
 
 /* ---- image keys ----------------------------------------------------------------------------- */
 
-/* A manifest with one encrypted layer whose private options are wrapped to kek (or corrupted). */
-static char *make_manifest(EVP_PKEY *kek, const char *tag, char **privopts, char **recipient, bool corrupt)
-{
-  uint8_t key[32], nonce[16];
-  RAND_bytes(key, sizeof key);
-  RAND_bytes(nonce, sizeof nonce);
-  char *k = dj_b64_encode(key, 32), *n = dj_b64_encode(nonce, 16);
-  *privopts = dj_xasprintf("{\"symkey\":\"%s\",\"digest\":\"sha256:%064d\",\"cipheroptions\":{\"nonce\":\"%s\"}}", k,
-                           0, n);
-  free(k);
-  free(n);
-  char *jwe = NULL;
-  dj_err err = { 0 };
-  enum dj_jwe_alg alg = DJ_JWE_RSA_OAEP;
-  cr_assert_eq(dj_jwe_encrypt((const uint8_t *) *privopts, strlen(*privopts), &kek, &alg, 1, &jwe, &err), 0, "%s",
-               err.msg);
-  if (corrupt) { /* one byte of the wrapped key changed: RSA-OAEP fails */
-    char *p = strstr(jwe, "\"encrypted_key\":\"");
-    cr_assert_not_null(p);
-    p += 20;
-    *p = *p == 'A' ? 'B' : 'A';
-  }
-  *recipient = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
-  free(jwe);
-  return dj_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                      "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:%064d\","
-                      "\"size\":2},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\","
-                      "\"digest\":\"sha256:%s\",\"size\":10,\"annotations\":{\"org.opencontainers.image.enc.keys.jwe\":"
-                      "\"%s\",\"org.opencontainers.image.enc.pubopts\":\"e30=\"}}]}",
-                      0, tag, *recipient);
-}
-
-static void digest_of(const char *s, char out[72])
-{
-  uint8_t d[32];
-  SHA256((const uint8_t *) s, strlen(s), d);
-  strcpy(out, "sha256:");
-  for (int i = 0; i < 32; i++)
-    snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
-}
-
 /* Node n attests workload_manifest asking for the layer's key; as node_id when not NULL. */
 static long layer_attest_as(struct vnode *n, const char *node_id, const char *workload_manifest, const char *image,
                             const char *layer_digest, const char *recipient, struct dj_vattest_result *res)
@@ -309,14 +268,16 @@ Test(flow, layer_keys_only_for_the_attested_image)
   EVP_PKEY *kek = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
   EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
   char *pa, *ra, *pb, *rb, *pc, *rc, *pd, *rd;
-  char *ma = make_manifest(kek, "1111111111111111111111111111111111111111111111111111111111111111", &pa, &ra, false);
-  char *mb = make_manifest(kek, "2222222222222222222222222222222222222222222222222222222222222222", &pb, &rb, false);
-  char *mc = make_manifest(other, "3333333333333333333333333333333333333333333333333333333333333333", &pc, &rc, false);
-  char *md = make_manifest(kek, "4444444444444444444444444444444444444444444444444444444444444444", &pd, &rd, true);
-  char da[72], dc[72], dd[72];
-  digest_of(ma, da);
-  digest_of(mc, dc);
-  digest_of(md, dd);
+  char da[72], db[72], dc[72], dd[72];
+  const int oaep = DJ_JWE_RSA_OAEP;
+  char *ma = vh_layer_manifest(kek, oaep, "1111111111111111111111111111111111111111111111111111111111111111", false,
+                               &pa, &ra, da);
+  char *mb = vh_layer_manifest(kek, oaep, "2222222222222222222222222222222222222222222222222222222222222222", false,
+                               &pb, &rb, db);
+  char *mc = vh_layer_manifest(other, oaep, "3333333333333333333333333333333333333333333333333333333333333333", false,
+                               &pc, &rc, dc);
+  char *md = vh_layer_manifest(kek, oaep, "4444444444444444444444444444444444444444444444444444444444444444", true,
+                               &pd, &rd, dd);
   /* the tenant allows image A (and C, D to reach the unwrap); the KEK goes to the verifier */
   json_t *wl = json_pack("[{s:s, s:s, s:{s:[[s,s]], s:[s], s:[s]}}]", "manifest", da, "profile", "confidential",
                          "config", "args", "/bin/app", "--serve", "env", "PATH=*", "mounts", "/tmp");
@@ -364,8 +325,6 @@ Test(flow, layer_keys_only_for_the_attested_image)
   dj_vattest_result_free(&res);
   vnode_destroy(&stranger);
   /* nor for a workload the tenant's policy refuses (image B), even with B's own recipient */
-  char db[72];
-  digest_of(mb, db);
   cr_assert_eq(layer_attest(&a, db, mb, "sha256:2222222222222222222222222222222222222222222222222222222222222222", rb,
                             &res), 403);
   cr_assert_str_eq(vh_code(&res), "policy");

@@ -98,7 +98,7 @@ Test(keys, ec_kek_opens_its_recipients_and_nothing_is_kept_in_plaintext)
   EVP_PKEY *kek = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
   char *privopts, *recipient, digest[72];
   const char *tag = "5555555555555555555555555555555555555555555555555555555555555555";
-  char *manifest = vh_layer_manifest(kek, DJ_JWE_ECDH_ES_A256KW, tag, &privopts, &recipient, digest);
+  char *manifest = vh_layer_manifest(kek, DJ_JWE_ECDH_ES_A256KW, tag, false, &privopts, &recipient, digest);
   cr_assert_null(strstr(recipient, "RSA"), "not an ECDH-ES recipient");
 
   /* the tenant: a policy for that image, a secret and the EC KEK */

@@ -395,7 +395,8 @@ const char *vh_code(const struct dj_vattest_result *res)
   return c ? c : "";
 }
 
-char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, char **privopts, char **recipient, char digest[72])
+char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, bool corrupt, char **privopts, char **recipient,
+                        char digest[72])
 {
   uint8_t key[32], nonce[16];
   RAND_bytes(key, sizeof key);
@@ -410,6 +411,12 @@ char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, char **privopts
   enum dj_jwe_alg a = (enum dj_jwe_alg) alg;
   cr_assert_eq(dj_jwe_encrypt((const uint8_t *) *privopts, strlen(*privopts), &kek, &a, 1, &jwe, &err), 0, "%s",
                err.msg);
+  if (corrupt) { /* one byte of the wrapped key changed: the unwrap fails */
+    char *p = strstr(jwe, "\"encrypted_key\":\"");
+    cr_assert_not_null(p);
+    p += 20;
+    *p = *p == 'A' ? 'B' : 'A';
+  }
   *recipient = dj_b64_encode((const uint8_t *) jwe, strlen(jwe));
   free(jwe);
   char *m = dj_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","

@@ -93,6 +93,8 @@ json_t *vh_config(const char *arg1);
 void vh_tenant_policy(struct vh *v, const char *manifest2);
 
 /* An image manifest with one encrypted layer (digest sha256:<tag>) whose ocicrypt private options
- * (*privopts, a fresh key) are a JWE to kek with alg, the layer's recipient (*recipient, base64 of
- * the JWE as in the keys.jwe annotation); all malloc'd. *digest: the manifest's sha256. */
-char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, char **privopts, char **recipient, char digest[72]);
+ * (*privopts, a fresh key) are a JWE to kek with alg (enum dj_jwe_alg), the layer's recipient
+ * (*recipient, base64 of the JWE as in the keys.jwe annotation; corrupt: one byte of its wrapped
+ * key changed); all malloc'd. digest: the manifest's sha256. */
+char *vh_layer_manifest(EVP_PKEY *kek, int alg, const char *tag, bool corrupt, char **privopts, char **recipient,
+                        char digest[72]);
