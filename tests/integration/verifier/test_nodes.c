@@ -1,8 +1,8 @@
 /* Enrolment and approval on a real verifier with swtpm nodes: each activation refusal, placement
  * and status refusals, the inventory (its placement checked, a pending node approved by it, a TPM
  * without an EK certificate), re-enrolment of a revoked EK, an AK rotation and a placement by the
- * operator's commands, the operator policy set by command, the decisions metric, and a node's cap
- * on unused nonces. */
+ * operator's commands, the operator policy set by command, the decisions metric (enrolment,
+ * activation and attestation), and a node's cap on unused nonces. */
 #include <criterion/criterion.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -186,6 +186,20 @@ static void write_text(const char *path, const char *text)
   fclose(f);
 }
 
+/* GET /metrics as the operator (malloc'd text). */
+static char *metrics_text(void)
+{
+  char *text = NULL;
+  json_t *none = NULL; /* the text is not JSON */
+  struct dj_vclient *c = vh_client(&v, "operator");
+  long st = 0;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_vclient_request(c, "GET", "/metrics", NULL, &st, &none, &text, &err), 0, "%s", err.msg);
+  dj_vclient_close(c);
+  cr_assert_eq(st, 200);
+  return text;
+}
+
 /* The operator policy by `donjon-verifier policy set`: the harness's, as a file. */
 static void operator_policy_by_command(void)
 {
@@ -320,14 +334,7 @@ Test(nodes, activation_refusals_approval_and_the_inventory)
           "node-status");
 
   /* every refusal above is in the decisions metric */
-  char *metrics = NULL;
-  json_t *none = NULL; /* the text is not JSON */
-  struct dj_vclient *c = vh_client(&v, "operator");
-  long st = 0;
-  dj_err err = { 0 };
-  cr_assert_eq(dj_vclient_request(c, "GET", "/metrics", NULL, &st, &none, &metrics, &err), 0, "%s", err.msg);
-  dj_vclient_close(c);
-  cr_assert_eq(st, 200);
+  char *metrics = metrics_text();
   const char *want[] = { "donjon_verifier_decisions_total{decision=\"deny\",reason=\"challenge-unknown\"} 2",
                          "donjon_verifier_decisions_total{decision=\"deny\",reason=\"challenge-other-node\"} 1",
                          "donjon_verifier_decisions_total{decision=\"deny\",reason=\"credential\"} 1",
@@ -392,6 +399,10 @@ Test(nodes, a_tpm_without_ek_certificate)
   free(answer);
   cr_assert_eq(res.n_keys, 0);
   dj_vattest_result_free(&res);
+  char *metrics = metrics_text();
+  const char *denied = "donjon_verifier_decisions_total{decision=\"deny\",reason=\"policy\"} 1";
+  cr_assert_not_null(strstr(metrics, denied), "%s not in\n%s", denied, metrics);
+  free(metrics);
 
   /* a node holds at most max_outstanding_nonces (2) unused nonces */
   struct dj_vclient *c = vh_client(&v, NULL);
