@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -362,6 +363,141 @@ Test(jail, joins_a_user_namespace_by_path_and_makes_the_others_inside_it)
   assert_ok();
   assert_out("300000");
   assert_out("pid=1\n");
+}
+
+/* donjon with argv, cap dropped from its bounding set (-1: none), started; its stderr on *errfd. */
+static pid_t donjon_start_without_cap(int cap, const char *const *argv, int *errfd)
+{
+  int p[2];
+  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 2);
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    if (cap >= 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+      _exit(125);
+    const char *full[16] = { donjon_path() };
+    for (size_t i = 0; argv[i] != NULL && i < 14; i++)
+      full[i + 1] = argv[i];
+    execv(full[0], (char *const *) full);
+    _exit(126);
+  }
+  close(p[1]);
+  *errfd = p[0];
+  return pid;
+}
+
+/* Its exit status (128+N if killed by signal N), stderr into err. */
+static int donjon_wait(pid_t pid, int errfd, char *err, size_t size)
+{
+  size_t n = 0;
+  ssize_t k;
+  while (n < size - 1 && (k = read(errfd, err + n, size - 1 - n)) > 0)
+    n += (size_t) k;
+  err[n] = '\0';
+  close(errfd);
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int donjon_without_cap(int cap, const char *const *argv, char *err, size_t size)
+{
+  int errfd;
+  pid_t pid = donjon_start_without_cap(cap, argv, &errfd);
+  return donjon_wait(pid, errfd, err, size);
+}
+
+/* From a child that holds our capabilities less CAP_SYS_PTRACE: 0 if it could attach to pid
+ * (PTRACE_SEIZE; its exit detaches), else the errno. */
+static int ptrace_without_cap_sys_ptrace(pid_t pid)
+{
+  pid_t c = fork();
+  cr_assert_geq(c, 0);
+  if (c == 0) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) < 0)
+      _exit(200);
+    data[CAP_SYS_PTRACE / 32].effective &= ~(1u << (CAP_SYS_PTRACE % 32));
+    data[CAP_SYS_PTRACE / 32].permitted &= ~(1u << (CAP_SYS_PTRACE % 32));
+    if (syscall(SYS_capset, &hdr, data) < 0)
+      _exit(201);
+    _exit(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0 ? 0 : errno);
+  }
+  int st;
+  cr_assert_eq(waitpid(c, &st, 0), c);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) < 200, "status %#x", st);
+  return WEXITSTATUS(st);
+}
+
+static bool yama_restricts_ptrace(void)
+{
+  FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+  int scope = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%d", &scope) != 1)
+      scope = 0;
+    fclose(f);
+  }
+  return scope > 0;
+}
+
+Test(jail, the_init_is_not_dumpable_while_it_sets_up)
+{
+  /* Nothing may ptrace the init or read its memory before execve. donjon runs without
+   * CAP_SYS_PTRACE and so does the tracer, with the same uid and capabilities: only the init's
+   * being non-dumpable stops the attach. A createRuntime hook holds the init in its setup while
+   * we try; the control, once the process is exec'd (dumpable again), attaches. */
+  char sync[PATH_MAX], pidfile[PATH_MAX + 16], go_on[PATH_MAX + 16], stop[PATH_MAX + 16];
+  snprintf(sync, sizeof sync, "%s/sync", B.dir);
+  snprintf(pidfile, sizeof pidfile, "%s/init-pid", sync);
+  snprintf(go_on, sizeof go_on, "%s/go-on", sync);
+  snprintf(stop, sizeof stop, "%s/stop", sync);
+  cr_assert_eq(mkdir(sync, 0755), 0);
+  char script[5 * PATH_MAX];
+  snprintf(script, sizeof script, "sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p' > %s.tmp && mv %s.tmp %s; "
+                                  "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
+           pidfile, pidfile, pidfile, go_on);
+  bundle_set(&B, "hooks", json_pack("{s:[{s:s,s:[s,s,s]}]}", "createRuntime", "path", "/bin/sh", "args", "sh", "-c",
+                                    script));
+  add_bind("/tmp", sync, json_pack("[s]", "bind"));
+  bundle_sh(&B, "i=0; while [ ! -e /tmp/stop ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done");
+  bundle_write_config(&B);
+  const char *argv[] = { "--root", B.state, "run", "--bundle", B.dir, B.id, NULL };
+  int errfd;
+  pid_t donjon = donjon_start_without_cap(CAP_SYS_PTRACE, argv, &errfd);
+  pid_t init = read_pid_file(pidfile);
+  cr_assert_gt(init, 0, "the createRuntime hook did not run");
+  int during = ptrace_without_cap_sys_ptrace(init);
+  FILE *f = fopen(go_on, "we");
+  cr_assert_not_null(f);
+  fclose(f);
+  /* the control: the process has exec'd once /proc/<init>/comm is the shell's */
+  char comm_path[64], comm[32] = "";
+  snprintf(comm_path, sizeof comm_path, "/proc/%d/comm", (int) init);
+  for (int i = 0; i < 3000 && strcmp(comm, "sh\n") != 0; i++) {
+    FILE *c = fopen(comm_path, "re");
+    if (c == NULL || fgets(comm, sizeof comm, c) == NULL)
+      comm[0] = '\0';
+    if (c != NULL)
+      fclose(c);
+    usleep(10000);
+  }
+  int after = ptrace_without_cap_sys_ptrace(init);
+  f = fopen(stop, "we");
+  cr_assert_not_null(f);
+  fclose(f);
+  static char err[4096];
+  int rc = donjon_wait(donjon, errfd, err, sizeof err);
+  cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+  cr_expect_eq(during, EPERM, "attach to the init during its setup: %s", during ? strerror(during) : "attached");
+  cr_expect_str_eq(comm, "sh\n");
+  if (!yama_restricts_ptrace()) /* Yama would refuse a non-ancestor: no control then */
+    cr_expect_eq(after, 0, "the control: attach to the exec'd process: %s", strerror(after));
 }
 
 /* ---- mounts ---- */
@@ -772,39 +908,6 @@ Test(jail, donjon_runs_from_a_read_only_copy_of_itself)
   close(held);
 }
 
-/* donjon with argv, CAP_SYS_ADMIN dropped from its bounding set when asked (then open_tree
- * fails and no read-only copy of donjon can be made); its exit status, stderr into err. */
-static int donjon_without_sys_admin(bool drop, const char *const *argv, char *err, size_t size)
-{
-  int p[2];
-  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    dup2(p[1], 2);
-    int nul = open("/dev/null", O_RDWR);
-    dup2(nul, 0);
-    dup2(nul, 1);
-    if (drop && prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) < 0)
-      _exit(125);
-    const char *full[16] = { donjon_path() };
-    for (size_t i = 0; argv[i] != NULL && i < 14; i++)
-      full[i + 1] = argv[i];
-    execv(full[0], (char *const *) full);
-    _exit(126);
-  }
-  close(p[1]);
-  size_t n = 0;
-  ssize_t k;
-  while (n < size - 1 && (k = read(p[0], err + n, size - 1 - n)) > 0)
-    n += (size_t) k;
-  err[n] = '\0';
-  close(p[0]);
-  int st;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 Test(jail, exec_refuses_to_enter_from_a_binary_it_could_overwrite)
 {
   char pidfile[PATH_MAX + 16];
@@ -817,11 +920,11 @@ Test(jail, exec_refuses_to_enter_from_a_binary_it_could_overwrite)
   static char err[4096];
   /* an abbreviated global option (getopt_long's "--log-f" is --log-format): still re-executed */
   const char *abbreviated[] = { "--root", B.state, "--log-f", "json", "exec", B.id, "true", NULL };
-  int rc = donjon_without_sys_admin(false, abbreviated, err, sizeof err);
+  int rc = donjon_without_cap(-1, abbreviated, err, sizeof err);
   cr_expect_eq(rc, 0, "exit %d: %s", rc, err);
-  /* no read-only copy could be made: exec fails closed, as run does */
+  /* without CAP_SYS_ADMIN open_tree fails, no read-only copy is made: exec fails closed, as run does */
   const char *plain[] = { "--root", B.state, "exec", B.id, "true", NULL };
-  rc = donjon_without_sys_admin(true, plain, err, sizeof err);
+  rc = donjon_without_cap(CAP_SYS_ADMIN, plain, err, sizeof err);
   cr_expect_neq(rc, 0);
   cr_expect(has(err, "refusing to enter a container from a binary it could overwrite"), "%s", err);
   const char *kill_argv[] = { "--root", B.state, "kill", B.id, "KILL", NULL };
