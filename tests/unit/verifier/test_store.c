@@ -1,6 +1,6 @@
-/* The SQLite store: migrations to the current schema (and a newer schema refused), nonces
- * consumed exactly once, one-use enrolment challenges, rollback leaving nothing, and sealed
- * secrets that open only with their master key and their context. */
+/* The SQLite store: migrations to the current schema (from nothing and from schema 1; a newer
+ * schema refused), nonces consumed exactly once, one-use enrolment challenges, rollback leaving
+ * nothing, and sealed secrets that open only with their master key and their context. */
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -56,6 +56,70 @@ Test(store, migrated_and_a_newer_schema_refused)
   dj_err err = { 0 };
   cr_assert_eq(dj_store_sqlite_open(db, false, &st, &err), -1);
   cr_assert_not_null(strstr(err.msg, "schema version 99 is newer"), "%s", err.msg);
+}
+
+/* A database of schema 1 (the nonces in a rowid table with a second index) is migrated to 2 on
+ * open: nodes, keys and the audit chain kept, nonces (short-lived) dropped with their table. */
+Test(store, migrated_from_schema_1)
+{
+  dj_err err = { 0 };
+  struct dj_vnode n = { .id = "n1", .name = "rack-1", .status = DJ_NODE_APPROVED, .ek_public = { 1, 2 },
+                        .ek_public_len = 2, .site = "FR-PAR-1" };
+  struct dj_vnonce nonce = { .issued_ms = 1, .expires_ms = INT64_MAX / 2 };
+  memset(nonce.nonce, 9, 32);
+  strcpy(nonce.node_id, "n1");
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->node_put(st, &n, &err), 0, "%s", err.msg);
+  cr_assert_eq(st->ops->nonce_put(st, &nonce, &err), 0, "%s", err.msg);
+  json_t *body = json_pack("{s:s}", "node", "n1");
+  cr_assert_eq(st->ops->audit_append(st, "approve", body, 5, NULL, &err), 0, "%s", err.msg);
+  json_decref(body);
+  cr_assert_eq(st->ops->commit(st, &err), 0);
+  st->ops->close(st);
+  st = NULL;
+  /* back to schema 1 as the first verifier release left it */
+  sqlite3 *h;
+  cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(h, "DROP TABLE nonces;"
+                               "CREATE TABLE nonces (nonce BLOB PRIMARY KEY, node_id TEXT NOT NULL, issued_ms INTEGER"
+                               " NOT NULL, expires_ms INTEGER NOT NULL, instance TEXT NOT NULL, mono_ms INTEGER NOT NULL,"
+                               " used INTEGER NOT NULL);"
+                               "CREATE INDEX nonces_node ON nonces (node_id, expires_ms);"
+                               "INSERT INTO nonces VALUES (zeroblob(32), 'n1', 1, 9, '', 0, 0);"
+                               "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+  sqlite3_close(h);
+
+  cr_assert_eq(dj_store_sqlite_open(db, false, &st, &err), 0, "%s", err.msg);
+  cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+  sqlite3_stmt *q;
+  sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &q, NULL);
+  cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+  cr_assert_eq(sqlite3_column_int(q, 0), 2);
+  sqlite3_finalize(q);
+  sqlite3_prepare_v2(h, "SELECT sql FROM sqlite_master WHERE name = 'nonces'", -1, &q, NULL);
+  cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+  cr_assert_not_null(strstr((const char *) sqlite3_column_text(q, 0), "WITHOUT ROWID"), "%s", sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_prepare_v2(h, "SELECT count(*) FROM nonces", -1, &q, NULL);
+  cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+  cr_assert_eq(sqlite3_column_int(q, 0), 0, "schema 1's nonces survived the migration");
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+  struct dj_vnode got;
+  cr_assert_eq(st->ops->node_get(st, "n1", &got, &err), 1, "%s", err.msg);
+  cr_assert_str_eq(got.site, "FR-PAR-1");
+  int64_t head = 0;
+  uint8_t hash[32];
+  cr_assert_eq(st->ops->audit_head(st, &head, hash, &err), 0);
+  cr_assert_eq(head, 1);
+  /* and the migrated table works */
+  cr_assert_eq(st->ops->begin(st, &err), 0);
+  cr_assert_eq(st->ops->nonce_put(st, &nonce, &err), 0, "%s", err.msg);
+  enum dj_nonce_state state;
+  struct dj_vnonce out;
+  cr_assert_eq(st->ops->nonce_consume(st, nonce.nonce, &state, &out, &err), 0, "%s", err.msg);
+  cr_assert_eq(state, DJ_NONCE_FRESH);
+  cr_assert_eq(st->ops->commit(st, &err), 0);
 }
 
 Test(store, a_nonce_is_consumed_once)
