@@ -48,8 +48,10 @@ int dj_enroll_check(const struct dj_enroll_request *req, const struct dj_ek_trus
       return dj_err_wrap(err, "enrolment");
     claims->ek_cert_present = true;
   }
-  if (dj_tpm_public_name(&req->ak.publicArea, &claims->ak_name, err) < 0 ||
-      dj_ak_check(&req->ak, &claims->ak_name, allowed, err) < 0)
+  /* The name is computed from the public area, never taken from the node: the credential is made
+   * for it, and ActivateCredential succeeds only in the TPM that holds the key of that name. */
+  if (dj_ak_check(&req->ak, NULL, allowed, err) < 0 ||
+      dj_tpm_public_name(&req->ak.publicArea, &claims->ak_name, err) < 0)
     return dj_err_wrap(err, "enrolment");
   if (RAND_bytes(challenge->secret, sizeof challenge->secret) != 1)
     return dj_error(err, 0, "enrolment: no random bytes");

@@ -1,7 +1,8 @@
 /* The verifier's enrolment checks (DESIGN.md §5) in one place: the EK certificate's path, EKU and
  * TPM SAN (when the TPM has a certificate), the EK public area and its match with the certificate,
- * the AK's attributes, algorithm and name, and a fresh credential challenge for the AK under the
- * EK. The answer is checked with dj_credential_check (makecred.h). */
+ * the AK's attributes and algorithm, and a fresh credential challenge under the EK for the AK's
+ * name as computed from its public area: only the TPM holding that key under that EK can activate
+ * it, which is what binds the name. The answer is checked with dj_credential_check (makecred.h). */
 #ifndef DJ_ATTEST_ENROLL_H
 #define DJ_ATTEST_ENROLL_H
 
