@@ -8,7 +8,10 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <openssl/x509.h>
+
 #include "attest/codes.h"
+#include "attest/ekcert.h"
 #include "attest/mlog.h"
 #include "attest/tpmstruct.h"
 #include "common/json.h"
@@ -30,10 +33,32 @@ static const char *state_dir(const struct dj_node *node)
   return node->state_dir ? node->state_dir : DJ_NODE_DEFAULT_STATE_DIR;
 }
 
+static void ak_path_of(const struct dj_node *node, enum dj_ek_kind ek, enum dj_ak_kind ak, char *out, size_t size)
+{
+  snprintf(out, size, "%s/ak-%s-%s.blob", state_dir(node), dj_ek_kind_name(ek),
+           ak == DJ_AK_RSA2048 ? "rsa2048" : "ecc-p256");
+}
+
 static void ak_path(const struct dj_node *node, char *out, size_t size)
 {
-  snprintf(out, size, "%s/ak-%s-%s.blob", state_dir(node), dj_ek_kind_name(node->ek_kind),
-           node->ak_kind == DJ_AK_RSA2048 ? "rsa2048" : "ecc-p256");
+  ak_path_of(node, node->ek_kind, node->ak_kind, out, size);
+}
+
+bool dj_node_ak_known(const struct dj_node *node, const TPM2B_NAME *name)
+{
+  for (int ek = 0; ek < DJ_EK_KIND_COUNT; ek++)
+    for (int k = DJ_AK_RSA2048; k <= DJ_AK_ECC_P256; k++) {
+      char path[PATH_MAX];
+      struct dj_ak_blobs ak;
+      TPM2B_NAME n;
+      dj_err e = { 0 };
+      ak_path_of(node, (enum dj_ek_kind) ek, (enum dj_ak_kind) k, path, sizeof path);
+      if (access(path, F_OK) == 0 && dj_ak_blobs_load(path, &ak, &e) == 0 &&
+          dj_tpm_public_name(&ak.pub.publicArea, &n, &e) == 0 && n.size == name->size &&
+          memcmp(n.name, name->name, n.size) == 0)
+        return true;
+    }
+  return false;
 }
 
 void dj_node_log_path(const struct dj_node *node, const struct dj_tpm_counters *c, char *out, size_t size)
@@ -69,12 +94,16 @@ struct node_tpm {
   struct dj_tpm tpm;
   ESYS_TR ek, ak;
   bool ek_persistent;          /* ek is the persistent copy: closed, not flushed */
+  bool ak_persistent;          /* ak is the AK kept at ak_handle: closed, not flushed */
+  bool ak_handle_free;         /* nothing at ak_handle: the loaded AK is made persistent there again */
   TPM2B_PUBLIC ek_pub;
 };
 
 static void node_tpm_close(struct node_tpm *t)
 {
   if (t->tpm.esys != NULL) {
+    if (t->ak_persistent && t->ak != ESYS_TR_NONE)
+      Esys_TR_Close(t->tpm.esys, &t->ak);
     dj_tpm_flush(&t->tpm, &t->ak);
     if (t->ek_persistent && t->ek != ESYS_TR_NONE)
       Esys_TR_Close(t->tpm.esys, &t->ek);
@@ -83,15 +112,84 @@ static void node_tpm_close(struct node_tpm *t)
   dj_tpm_close(&t->tpm);
 }
 
-/* The persistent RSA EK, proved to be the EK by the AK loading under it (ak: the blobs). */
-static bool ek_from_handle(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak)
+/* The EK's public area as recorded when it was first used (checked then against the EK
+ * certificate in NV): every later use compares with it before salting a session to that EK. */
+struct ek_record {
+  char path[PATH_MAX];
+  uint8_t pub[DJ_TPM_STRUCT_MAX];
+  size_t len;                  /* 0: none recorded yet */
+};
+
+static int ek_record_read(const struct dj_node *node, struct ek_record *rec, dj_err *err)
+{
+  snprintf(rec->path, sizeof rec->path, "%s/ek-%s.pub", state_dir(node), dj_ek_kind_name(node->ek_kind));
+  rec->len = 0;
+  _cleanup_close_ int fd = open(rec->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : dj_error(err, errno, "%s", rec->path);
+  ssize_t n = dj_read_all(fd, rec->pub, sizeof rec->pub);
+  if (n <= 0)
+    return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "%s: %s", rec->path, n < 0 ? strerror(errno) : "empty");
+  rec->len = (size_t) n;
+  return 0;
+}
+
+static bool ek_record_matches(const struct ek_record *rec, const TPM2B_PUBLIC *pub)
+{
+  uint8_t buf[DJ_TPM_STRUCT_MAX];
+  size_t len = 0;
+  dj_err e = { 0 };
+  return dj_tpm_marshal_public(pub, buf, &len, &e) == 0 && len == rec->len && memcmp(buf, rec->pub, len) == 0;
+}
+
+/* The EK just obtained (re-created or persistent) is the one recorded; with no record yet, its key
+ * is the EK certificate's (when NV has one: a TPM without is trusted on first use, and the
+ * verifier's enrolment decides) and it is recorded. A bus interposer that hands out another key to
+ * learn the session salt is refused here, before any session is salted. */
+static int ek_record_check(const struct dj_node *node, struct node_tpm *t, struct ek_record *rec, dj_err *err)
+{
+  if (rec->len > 0) {
+    if (ek_record_matches(rec, &t->ek_pub))
+      return 0;
+    return dj_error_code(err, DJ_ATTEST_E_EK_KEY_MISMATCH,
+                         "EK: the TPM gave a public area other than the one recorded in %s: not salting a "
+                         "session to it (substituted EK?)",
+                         rec->path);
+  }
+  uint8_t der[DJ_EK_CERT_MAX];
+  size_t len = 0;
+  dj_err e = { 0 };
+  if (dj_tpm_ek_cert_read(&t->tpm, node->ek_kind, der, &len, &e) == 0) {
+    const unsigned char *p = der;
+    X509 *cert = d2i_X509(NULL, &p, (long) len);
+    int r = cert != NULL ? dj_ekcert_match_public(cert, &t->ek_pub.publicArea, err)
+                         : dj_error_code(err, DJ_ATTEST_E_MALFORMED, "EK certificate: not DER");
+    X509_free(cert);
+    if (r < 0)
+      return dj_err_wrap(err, "EK %s (NV 0x%08x)", dj_ek_kind_name(node->ek_kind), dj_ek_cert_index(node->ek_kind));
+  } else if (e.code != DJ_ATTEST_E_EK_NO_CERT) {
+    *err = e;
+    return -1;
+  }
+  if (dj_tpm_marshal_public(&t->ek_pub, rec->pub, &rec->len, err) < 0 ||
+      dj_write_file_atomic(rec->path, rec->pub, rec->len, 0600, err) < 0)
+    return dj_err_wrap(err, "EK record");
+  return 0;
+}
+
+/* The persistent RSA EK: its public area is the recorded one, or (none recorded yet) the AK loads
+ * under it, which only the real EK can do (ak: the blobs, loaded into t->ak). */
+static bool ek_from_handle(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak,
+                           const struct ek_record *rec)
 {
   dj_err e = { 0 };
-  if (node->ek_handle == 0 || node->ek_kind != DJ_EK_RSA2048 || ak == NULL ||
+  if (node->ek_handle == 0 || node->ek_kind != DJ_EK_RSA2048 ||
       dj_tpm_ek_persistent(&t->tpm, node->ek_kind, node->ek_handle, &t->ek, &t->ek_pub, &e) != 1)
     return false;
   t->ek_persistent = true;
-  if (dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, &e) == 0)
+  if (rec->len > 0 ? ek_record_matches(rec, &t->ek_pub)
+                   : ak != NULL && t->ak == ESYS_TR_NONE &&
+                       dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, &e) == 0)
     return true;
   Esys_TR_Close(t->tpm.esys, &t->ek); /* not our EK after all: re-create it */
   t->ek = ESYS_TR_NONE;
@@ -99,29 +197,69 @@ static bool ek_from_handle(const struct dj_node *node, struct node_tpm *t, const
   return false;
 }
 
+/* The AK kept at ak_handle, when it is the blobs' key (same name: same public area): used as it
+ * is, with no Load (the ReadPublic this costs replaces a Load and a flush). When the handle is
+ * empty (TPM2_Clear, an evict) the AK loaded from the blobs is made persistent there again; an
+ * object of another name there is left alone. */
+static void ak_from_handle(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak)
+{
+  ESYS_TR h = ESYS_TR_NONE;
+  if (node->ak_handle == 0)
+    return;
+  if (Esys_TR_FromTPMPublic(t->tpm.esys, node->ak_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &h) !=
+      TSS2_RC_SUCCESS) {
+    t->ak_handle_free = true;
+    return;
+  }
+  TPM2B_NAME want, *got = NULL;
+  dj_err e = { 0 };
+  bool same = dj_tpm_public_name(&ak->pub.publicArea, &want, &e) == 0 &&
+              Esys_TR_GetName(t->tpm.esys, h, &got) == TSS2_RC_SUCCESS && got->size == want.size &&
+              memcmp(got->name, want.name, want.size) == 0;
+  Esys_Free(got);
+  if (!same) {
+    Esys_TR_Close(t->tpm.esys, &h);
+    return;
+  }
+  t->ak = h;
+  t->ak_persistent = true;
+}
+
 static int node_tpm_open(const struct dj_node *node, struct node_tpm *t, const struct dj_ak_blobs *ak, dj_err *err)
 {
+  memset(t, 0, sizeof *t);
   t->ek = t->ak = ESYS_TR_NONE;
-  t->ek_persistent = false;
-  if (dj_tpm_open(dj_tpm_tcti_choose(node->tcti), &t->tpm, err) < 0)
+  struct ek_record rec;
+  if (ek_record_read(node, &rec, err) < 0 || dj_tpm_open(dj_tpm_tcti_choose(node->tcti), &t->tpm, err) < 0)
     return -1;
-  if (ek_from_handle(node, t, ak))
-    return 0;
-  if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, &t->ek_pub, err) < 0 ||
-      (ak != NULL && dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, err) < 0)) {
+  if (ak != NULL)
+    ak_from_handle(node, t, ak);
+  if (!ek_from_handle(node, t, ak, &rec)) {
+    if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, &t->ek_pub, err) < 0) {
+      node_tpm_close(t);
+      return -1;
+    }
+    /* Keep it for the next time, where the handle is free and the owner lets us (best effort: the
+     * re-created EK is as good, only slower). */
+    if (node->ek_handle != 0 && node->ek_kind == DJ_EK_RSA2048) {
+      ESYS_TR there = ESYS_TR_NONE;
+      dj_err e = { 0 };
+      if (Esys_TR_FromTPMPublic(t->tpm.esys, node->ek_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &there) ==
+          TSS2_RC_SUCCESS)
+        Esys_TR_Close(t->tpm.esys, &there);
+      else
+        dj_tpm_ek_persist(&t->tpm, t->ek, node->ek_handle, &e);
+    }
+  }
+  if (ek_record_check(node, t, &rec, err) < 0 ||
+      (ak != NULL && t->ak == ESYS_TR_NONE &&
+       dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, err) < 0)) {
     node_tpm_close(t);
     return -1;
   }
-  /* Keep it for the next time, where the handle is free and the owner lets us (best effort: the
-   * re-created EK is as good, only slower). */
-  if (node->ek_handle != 0 && node->ek_kind == DJ_EK_RSA2048) {
-    ESYS_TR there = ESYS_TR_NONE;
+  if (ak != NULL && t->ak_handle_free) { /* best effort, as for the EK: the loaded AK quotes as well */
     dj_err e = { 0 };
-    if (Esys_TR_FromTPMPublic(t->tpm.esys, node->ek_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &there) ==
-        TSS2_RC_SUCCESS)
-      Esys_TR_Close(t->tpm.esys, &there);
-    else
-      dj_tpm_ek_persist(&t->tpm, t->ek, node->ek_handle, &e);
+    dj_tpm_ak_persist(&t->tpm, t->ak, node->ak_handle, &e);
   }
   return 0;
 }

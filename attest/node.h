@@ -27,8 +27,14 @@ struct dj_node {
 /* Defaults: RSA-2048 EK (kept at 0x81010001), RSA-2048 AK (at 0x81010002), PCR 23. */
 void dj_node_defaults(struct dj_node *node);
 
-/* Load the AK blobs, or create the AK (and persist it) when there are none. */
+/* Load the AK blobs, or create the AK (and persist it) when there are none. The quote and the
+ * activation make it persistent at ak_handle again when that handle is empty (after TPM2_Clear or
+ * an evict), and use the persistent copy when it is the blobs' key. */
 int dj_node_ak_ensure(const struct dj_node *node, struct dj_ak_blobs *ak, bool *created, dj_err *err);
+
+/* Whether name is the name of one of the node's AKs (any EK and AK kind with blobs in its state
+ * directory): `tpm info` reports a persistent handle as donjon's AK only then. */
+bool dj_node_ak_known(const struct dj_node *node, const TPM2B_NAME *name);
 
 /* Everything a verifier needs from one quote. */
 struct dj_evidence {

@@ -374,16 +374,22 @@ static int cmd_info(struct tpm_opts *o, dj_err *err)
                                            "ek_digest", digest));
   }
   json_object_set_new(j, "ek_certificates", certs);
+  /* The handle is donjon's AK only when the object there has the name of one of the state
+   * directory's AK blobs: any other object is reported as such, not as the AK. */
   ESYS_TR h = ESYS_TR_NONE;
+  bool ours = false, other = false;
   if (o->node.ak_handle != 0 &&
       Esys_TR_FromTPMPublic(tpm.esys, o->node.ak_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &h) == 0) {
-    char hs[16];
-    snprintf(hs, sizeof hs, "0x%08x", o->node.ak_handle);
-    json_object_set_new(j, "ak_handle", json_string(hs));
+    TPM2B_NAME *name = NULL;
+    ours = Esys_TR_GetName(tpm.esys, h, &name) == TSS2_RC_SUCCESS && dj_node_ak_known(&o->node, name);
+    other = !ours;
+    Esys_Free(name);
     Esys_TR_Close(tpm.esys, &h);
-  } else {
-    json_object_set_new(j, "ak_handle", json_null());
   }
+  char hs[16];
+  snprintf(hs, sizeof hs, "0x%08x", o->node.ak_handle);
+  json_object_set_new(j, "ak_handle", ours ? json_string(hs) : json_null());
+  json_object_set_new(j, "ak_handle_other", json_boolean(other));
   dj_tpm_close(&tpm);
   if (o->json) {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -403,7 +409,10 @@ static int cmd_info(struct tpm_opts *o, dj_err *err)
            json_is_true(json_object_get(c, "ek_matches")) ? "matches" : "DOES NOT MATCH");
   }
   json_t *akh = json_object_get(j, "ak_handle");
-  printf("AK handle: %s\n", json_is_string(akh) ? json_string_value(akh) : "none");
+  if (json_is_true(json_object_get(j, "ak_handle_other")))
+    printf("AK handle: none (0x%08x holds another object)\n", o->node.ak_handle);
+  else
+    printf("AK handle: %s\n", json_is_string(akh) ? json_string_value(akh) : "none");
   return 0;
 }
 

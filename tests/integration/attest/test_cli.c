@@ -158,6 +158,25 @@ static json_t *info_json(const char *extra)
   return j;
 }
 
+/* The AK's persistent handle is restored from the blobs when it was evicted (as TPM2_Clear does):
+ * the next quote is made with the same AK, and tpm2-tools finds it at its handle again. */
+Test(cli, an_evicted_ak_handle_is_restored_by_the_next_quote)
+{
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --nonce 00 --pcrs sha256:0 --out q1"), 0, "%s", out);
+  cr_assert_eq(sh("tpm2_evictcontrol -C o -c 0x81010002 >/dev/null && ! tpm2_readpublic -c 0x81010002 >/dev/null 2>&1"), 0,
+               "%s", out);
+  cr_assert_eq(sh("$A tpm quote --state-dir $S --nonce 01 --pcrs sha256:0 --out q2"), 0, "%s", out);
+  cr_assert_eq(sh("cmp q1/ak.pub.pem q2/ak.pub.pem"), 0, "the same AK quoted, from its blobs");
+  cr_assert_eq(sh("$A tpm check-quote --ak q1/ak.pub.pem --nonce 01 --dir q2"), 0, "%s", out);
+  cr_assert_eq(sh("tpm2_readpublic -c 0x81010002 -f pem -o back.pem >/dev/null && openssl pkey -pubin -in back.pem "
+                  "-outform DER -out a.der && openssl pkey -pubin -in q2/ak.pub.pem -outform DER -out b.der && "
+                  "cmp a.der b.der"),
+               0, "the AK is persistent at 0x81010002 again: %s", out);
+  json_t *j = info_json("--state-dir $S");
+  cr_assert_str_eq(jstr(j, "ak_handle"), "0x81010002");
+  json_decref(j);
+}
+
 /* Every field of `tpm info --json`, the AK handle once provisioned at a configured handle, and no
  * handle at all with --ak-handle 0; afterwards the TPM holds no transient object or session. */
 Test(cli, info_fields_and_the_configurable_ak_handle)
@@ -201,12 +220,30 @@ Test(cli, info_fields_and_the_configurable_ak_handle)
   json_decref(j);
 
   cr_assert_eq(sh("$A tpm quote --state-dir $S --ak-handle 0x81010005 --nonce 00 --pcrs sha256:0 --out q"), 0, "%s", out);
-  j = info_json("--ak-handle 0x81010005");
+  j = info_json("--state-dir $S --ak-handle 0x81010005");
   cr_assert_str_eq(jstr(j, "ak_handle"), "0x81010005");
+  cr_assert(json_is_false(json_object_get(j, "ak_handle_other")), "%s", out);
   json_decref(j);
-  j = info_json("");
+  j = info_json("--state-dir $S");
   cr_assert(json_is_null(json_object_get(j, "ak_handle")), "nothing at the default handle: %s", out);
+  cr_assert(json_is_false(json_object_get(j, "ak_handle_other")), "%s", out);
   json_decref(j);
+  /* one thing changed: the state directory holds no blobs of the key at the handle */
+  j = info_json("--state-dir $S/empty --ak-handle 0x81010005");
+  cr_assert(json_is_null(json_object_get(j, "ak_handle")), "another state's AK is not reported as donjon's: %s", out);
+  cr_assert(json_is_true(json_object_get(j, "ak_handle_other")), "%s", out);
+  json_decref(j);
+  /* one thing changed: a primary key of the owner, not an AK, at the handle */
+  cr_assert_eq(sh("tpm2_createprimary -C o -c p.ctx >/dev/null && tpm2_evictcontrol -C o -c p.ctx 0x81010006 >/dev/null "
+                  "&& tpm2_flushcontext -t"),
+               0, "%s", out);
+  j = info_json("--state-dir $S --ak-handle 0x81010006");
+  cr_assert(json_is_null(json_object_get(j, "ak_handle")), "%s", out);
+  cr_assert(json_is_true(json_object_get(j, "ak_handle_other")), "%s", out);
+  json_decref(j);
+  cr_assert_eq(sh("$A tpm info --state-dir $S --ak-handle 0x81010006"), 0, "%s", out);
+  cr_assert(strstr(out, "AK handle: none (0x81010006 holds another object)") != NULL, "%s", out);
+  cr_assert_eq(sh("tpm2_evictcontrol -C o -c 0x81010006 >/dev/null"), 0, "%s", out);
   cr_assert_eq(sh("tpm2_readpublic -c 0x81010005 -f pem -o ak5.pem >/dev/null && openssl pkey -pubin -in ak5.pem "
                   "-outform DER -out a.der && openssl pkey -pubin -in q/ak.pub.pem -outform DER -out b.der && "
                   "cmp a.der b.der"),

@@ -43,6 +43,8 @@ struct proxy_log {
   unsigned parse_errors;
   TPM2B_NAME ek_names[DJ_EK_KIND_COUNT]; /* the EKs' names, learnt outside the proxy (setup) */
   size_t n_ek_names;
+  bool substitute_ek;   /* an interposer: the EK's public key changed in every response that gives it */
+  unsigned substituted; /* responses changed so */
 };
 
 struct proxy {
@@ -227,7 +229,33 @@ static void record_command(struct proxy_log *l, const uint8_t *buf, size_t size,
   }
 }
 
-static void record_response(struct proxy_log *l, const uint8_t *buf, size_t size, const struct pending *p)
+/* Change the public area at off (one bit of its key) and the name at name_off to match it, in
+ * place (same sizes): what a bus interposer would hand out to learn the salts sent to "the EK". */
+static void substitute_ek(struct proxy_log *l, uint8_t *buf, size_t size, size_t off, size_t name_off)
+{
+  size_t o = off, n = name_off;
+  TPM2B_PUBLIC pub = { 0 };
+  TPM2B_NAME name;
+  dj_err err = { 0 };
+  if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, size, &o, &pub) != TSS2_RC_SUCCESS) {
+    l->parse_errors++;
+    return;
+  }
+  if (pub.publicArea.type == TPM2_ALG_RSA)
+    pub.publicArea.unique.rsa.buffer[17] ^= 1;
+  else
+    pub.publicArea.unique.ecc.x.buffer[17] ^= 1;
+  o = off;
+  if (Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, buf, size, &o) != TSS2_RC_SUCCESS ||
+      dj_tpm_public_name(&pub.publicArea, &name, &err) < 0 ||
+      Tss2_MU_TPM2B_NAME_Marshal(&name, buf, size, &n) != TSS2_RC_SUCCESS) {
+    l->parse_errors++;
+    return;
+  }
+  l->substituted++;
+}
+
+static void record_response(struct proxy_log *l, uint8_t *buf, size_t size, const struct pending *p)
 {
   size_t off = 0;
   TPM2_ST tag;
@@ -264,16 +292,23 @@ static void record_response(struct proxy_log *l, const uint8_t *buf, size_t size
     TPM2B_PUBLIC pub = { 0 }; /* tss2-mu refuses to unmarshal into a TPM2B whose size is not 0 */
     TPM2B_NAME name = { 0 };
     UINT32 param_size;
-    if ((tag == TPM2_ST_SESSIONS && Tss2_MU_UINT32_Unmarshal(buf, size, &off, &param_size) != TSS2_RC_SUCCESS) ||
-        Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, size, &off, &pub) != TSS2_RC_SUCCESS ||
-        Tss2_MU_TPM2B_NAME_Unmarshal(buf, size, &off, &name) != TSS2_RC_SUCCESS) {
+    if (tag == TPM2_ST_SESSIONS && Tss2_MU_UINT32_Unmarshal(buf, size, &off, &param_size) != TSS2_RC_SUCCESS) {
+      l->parse_errors++;
+      return;
+    }
+    size_t pub_off = off, name_off;
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, size, &off, &pub) != TSS2_RC_SUCCESS ||
+        (name_off = off, Tss2_MU_TPM2B_NAME_Unmarshal(buf, size, &off, &name)) != TSS2_RC_SUCCESS) {
       l->parse_errors++;
       return;
     }
     for (size_t i = 0; i < l->n_ek_names; i++)
-      if (name.size == l->ek_names[i].size && memcmp(name.name, l->ek_names[i].name, name.size) == 0 &&
-          !handle_in(l->eks, l->n_eks, p->read_handle) && l->n_eks < MAX_TRACKED)
-        l->eks[l->n_eks++] = p->read_handle;
+      if (name.size == l->ek_names[i].size && memcmp(name.name, l->ek_names[i].name, name.size) == 0) {
+        if (!handle_in(l->eks, l->n_eks, p->read_handle) && l->n_eks < MAX_TRACKED)
+          l->eks[l->n_eks++] = p->read_handle;
+        if (l->substitute_ek)
+          substitute_ek(l, buf, size, pub_off, name_off);
+      }
     break;
   }
   case TPM2_CC_EvictControl:
@@ -288,6 +323,24 @@ static void record_response(struct proxy_log *l, const uint8_t *buf, size_t size
       return;
     }
     add_object(l, h, p->code == TPM2_CC_CreatePrimary && p->endorsement_primary);
+    if (p->code == TPM2_CC_CreatePrimary && p->endorsement_primary && l->substitute_ek) {
+      /* parameterSize, outPublic, creationData, creationHash, creationTicket, name */
+      UINT32 param_size;
+      TPM2B_PUBLIC pub = { 0 };
+      TPM2B_CREATION_DATA cd = { 0 };
+      TPM2B_DIGEST hash = { 0 };
+      TPMT_TK_CREATION ticket;
+      size_t pub_off;
+      if (Tss2_MU_UINT32_Unmarshal(buf, size, &off, &param_size) != TSS2_RC_SUCCESS ||
+          (pub_off = off, Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, size, &off, &pub)) != TSS2_RC_SUCCESS ||
+          Tss2_MU_TPM2B_CREATION_DATA_Unmarshal(buf, size, &off, &cd) != TSS2_RC_SUCCESS ||
+          Tss2_MU_TPM2B_DIGEST_Unmarshal(buf, size, &off, &hash) != TSS2_RC_SUCCESS ||
+          Tss2_MU_TPMT_TK_CREATION_Unmarshal(buf, size, &off, &ticket) != TSS2_RC_SUCCESS) {
+        l->parse_errors++;
+        return;
+      }
+      substitute_ek(l, buf, size, pub_off, off);
+    }
     break;
   default:
     break;
@@ -547,4 +600,103 @@ Test(salt, activation_session_is_salted_with_the_p256_ek)
 Test(salt, activation_session_is_salted_with_the_p384_ek)
 {
   activation_is_salted(DJ_EK_ECC_P384, DJ_AK_ECC_P256);
+}
+
+static void set_substitute(bool on)
+{
+  pthread_mutex_lock(&px.log.mu);
+  px.log.substitute_ek = on;
+  pthread_mutex_unlock(&px.log.mu);
+}
+
+static int quote_now(dj_err *err)
+{
+  TPML_PCR_SELECTION sel;
+  uint8_t extra[32] = { 1 };
+  struct dj_evidence ev;
+  if (dj_pcr_selection_parse("sha256:0,23", &sel, err) < 0 || dj_node_quote(&node, &sel, extra, sizeof extra, &ev, err) < 0)
+    return -1;
+  dj_evidence_free(&ev);
+  return 0;
+}
+
+/* An interposer hands out another EK public key (in CreatePrimary's and ReadPublic's responses)
+ * after the node recorded its EK: the quote and the activation refuse it before salting any
+ * session to it, and say why. */
+static void substituted_ek_is_refused(enum dj_ek_kind ek_kind, enum dj_ak_kind ak_kind)
+{
+  node.ek_kind = ek_kind;
+  node.ak_kind = ak_kind;
+  dj_err err = { 0 };
+  cr_assert_eq(quote_now(&err), 0, "%s", err.msg); /* the AK made, the EK recorded */
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+  TPM2B_NAME name;
+  cr_assert_eq(dj_tpm_public_name(&ak.pub.publicArea, &name, &err), 0);
+  uint8_t secret[32] = { 3 };
+  TPM2B_ID_OBJECT blob;
+  TPM2B_ENCRYPTED_SECRET seed;
+  struct dj_tpm tpm;
+  cr_assert_eq(dj_tpm_open(sw.tcti, &tpm, &err), 0, "%s", err.msg);
+  ESYS_TR ek;
+  TPM2B_PUBLIC ekpub;
+  cr_assert_eq(dj_tpm_ek_create(&tpm, ek_kind, &ek, &ekpub, &err), 0, "%s", err.msg);
+  dj_tpm_flush(&tpm, &ek);
+  dj_tpm_close(&tpm);
+  cr_assert_eq(dj_make_credential(&ekpub.publicArea, &name, secret, sizeof secret, &blob, &seed, &err), 0);
+
+  set_substitute(true);
+  struct proxy_log before = snapshot();
+  cr_assert_eq(quote_now(&err), -1, "a quote salted to a substituted EK");
+  cr_assert_eq(err.code, DJ_ATTEST_E_EK_KEY_MISMATCH, "%s", err.msg);
+  cr_assert_not_null(strstr(err.msg, "recorded"), "%s", err.msg);
+  TPM2B_DIGEST got;
+  cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), -1, "an activation salted to a substituted EK");
+  cr_assert_eq(err.code, DJ_ATTEST_E_EK_KEY_MISMATCH, "%s", err.msg);
+  struct proxy_log after = snapshot();
+  cr_assert_eq(after.parse_errors, 0);
+  cr_assert_gt(after.substituted, before.substituted, "the proxy substituted the EK");
+  cr_assert_eq(after.start_sessions, before.start_sessions, "no session was started with the substituted EK");
+  cr_assert_eq(after.quotes, before.quotes);
+  cr_assert_eq(after.activations, before.activations);
+
+  set_substitute(false); /* the interposer gone: the same EK, the same AK */
+  cr_assert_eq(quote_now(&err), 0, "%s", err.msg);
+  cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_credential_check(secret, sizeof secret, got.buffer, got.size, &err), 0, "%s", err.msg);
+}
+
+Test(salt, a_substituted_rsa2048_ek_is_refused)
+{
+  substituted_ek_is_refused(DJ_EK_RSA2048, DJ_AK_RSA2048);
+}
+
+Test(salt, a_substituted_p256_ek_is_refused)
+{
+  substituted_ek_is_refused(DJ_EK_ECC_P256, DJ_AK_ECC_P256);
+}
+
+Test(salt, a_substituted_p384_ek_is_refused)
+{
+  substituted_ek_is_refused(DJ_EK_ECC_P384, DJ_AK_ECC_P256);
+}
+
+/* An interposer there from the start: the EK handed out is not the one the certificate in NV
+ * names, so the node neither records it nor makes an AK under it. */
+Test(salt, a_substituted_ek_at_first_use_is_refused_by_its_certificate)
+{
+  set_substitute(true);
+  dj_err err = { 0 };
+  struct dj_ak_blobs ak;
+  bool created;
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), -1);
+  cr_assert_eq(err.code, DJ_ATTEST_E_EK_KEY_MISMATCH, "%s", err.msg);
+  cr_assert_not_null(strstr(err.msg, "certificate"), "%s", err.msg);
+  char rec[sizeof sw.node_dir + 32];
+  snprintf(rec, sizeof rec, "%s/ek-rsa2048.pub", sw.node_dir);
+  cr_assert_neq(access(rec, F_OK), 0, "a substituted EK was recorded");
+  set_substitute(false);
+  cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
+  cr_assert_eq(access(rec, F_OK), 0, "the EK is recorded once checked against its certificate");
 }

@@ -147,11 +147,24 @@ static void activate_with(enum dj_ek_kind ek_kind, enum dj_ak_kind ak_kind)
   TPM2B_DIGEST got;
   cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), 0, "%s: %s", dj_ek_kind_name(ek_kind), err.msg);
   cr_assert_eq(dj_credential_check(secret, sizeof secret, got.buffer, got.size, &err), 0, "%s", err.msg);
-  /* one thing changed: the credential made for another name does not activate */
-  name.name[name.size - 1] ^= 1;
-  cr_assert_eq(dj_make_credential(&ekpub.publicArea, &name, secret, sizeof secret, &blob, &seed, &err), 0);
+  /* one thing changed: a credential made for another AK's name (another AK of this TPM, under the
+   * same EK) does not activate: activation is what binds the AK's name (docs/protocol.md §4.3) */
+  struct dj_node other = node;
+  char other_dir[PATH_MAX + 16];
+  snprintf(other_dir, sizeof other_dir, "%s/other", sw.dir);
+  other.state_dir = other_dir;
+  other.ak_handle = 0;
+  struct dj_ak_blobs ak2;
+  cr_assert_eq(dj_node_ak_ensure(&other, &ak2, &created, &err), 0, "%s", err.msg);
+  TPM2B_NAME name2;
+  cr_assert_eq(dj_tpm_public_name(&ak2.pub.publicArea, &name2, &err), 0);
+  cr_assert(name2.size != name.size || memcmp(name2.name, name.name, name.size) != 0);
+  cr_assert_eq(dj_make_credential(&ekpub.publicArea, &name2, secret, sizeof secret, &blob, &seed, &err), 0);
   cr_assert_eq(dj_node_activate(&node, &blob, &seed, &got, &err), -1);
   cr_assert_eq(err.code, DJ_ATTEST_E_CREDENTIAL, "%s", err.msg);
+  /* and the node of that other AK activates it */
+  cr_assert_eq(dj_node_activate(&other, &blob, &seed, &got, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_credential_check(secret, sizeof secret, got.buffer, got.size, &err), 0, "%s", err.msg);
 }
 
 Test(tpm, make_credential_activates_rsa2048_ek)
@@ -264,6 +277,26 @@ Test(tpm, extend_outside_donjon_and_reset)
   dj_evidence_free(&e);
 }
 
+static int sh_tpm(const char *cmd);
+
+/* The object persistent at 0x81010002 has the name of ak (tpm2_readpublic, outside donjon). */
+static void assert_ak_at_handle(const TPM2B_PUBLIC *ak, const char *why)
+{
+  char cmd[PATH_MAX * 2], path[PATH_MAX + 16];
+  snprintf(cmd, sizeof cmd, "cd %s && tpm2_readpublic -c 0x81010002 -n handle.name >/dev/null 2>&1", sw.dir);
+  cr_assert_eq(sh_tpm(cmd), 0, "%s: nothing at 0x81010002", why);
+  snprintf(path, sizeof path, "%s/handle.name", sw.dir);
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f);
+  uint8_t got[sizeof(TPMU_NAME)];
+  size_t n = fread(got, 1, sizeof got, f);
+  fclose(f);
+  TPM2B_NAME want;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_tpm_public_name(&ak->publicArea, &want, &err), 0);
+  cr_assert(n == want.size && memcmp(got, want.name, n) == 0, "%s: another object at 0x81010002", why);
+}
+
 Test(tpm, ak_survives_a_restart_and_counters_are_facts)
 {
   TPML_PCR_SELECTION sel;
@@ -275,6 +308,8 @@ Test(tpm, ak_survives_a_restart_and_counters_are_facts)
   swtpm_stop(&sw);
   swtpm_start(&sw); /* same state: the EK is re-created, the AK loaded from its blobs */
   node.tcti = sw.tcti;
+  /* without its persistent copy (as after TPM2_Clear), so that only the blobs can give the AK */
+  cr_assert_eq(sh_tpm("tpm2_evictcontrol -C o -c 0x81010002 >/dev/null 2>&1"), 0);
   struct dj_ak_blobs ak;
   bool created = true;
   cr_assert_eq(dj_node_ak_ensure(&node, &ak, &created, &err), 0, "%s", err.msg);
@@ -286,6 +321,7 @@ Test(tpm, ak_survives_a_restart_and_counters_are_facts)
   cr_assert_eq(st.st_mode & 07777, 0600, "AK blobs are private to root");
   quote_and_check(&sel, &c1.counters, &c2, &e2);
   cr_assert_eq(memcmp(&e1.ak, &e2.ak, sizeof e1.ak), 0, "the same AK after the restart");
+  assert_ak_at_handle(&e2.ak, "the quote made the AK persistent again");
   swtpm_power_cycle(&sw);
   quote_and_check(&sel, &c2.counters, &c3, &e3);
   cr_assert_gt(c3.counters.reset_count, c2.counters.reset_count);
@@ -541,6 +577,24 @@ static int sh_tpm(const char *cmd)
   return swtpm_run(&sw, argv);
 }
 
+/* An owner primary key of type alg put at handle (after evicting what was there): the next quote
+ * works and leaves it there. */
+static void foreign_object_is_left_alone(const char *handle, const char *alg)
+{
+  char cmd[PATH_MAX * 2];
+  snprintf(cmd, sizeof cmd,
+           "cd %s && tpm2_evictcontrol -C o -c %s >/dev/null 2>&1 && "
+           "tpm2_createprimary -C o -G %s -c other.ctx >/dev/null 2>&1 && "
+           "tpm2_evictcontrol -C o -c other.ctx %s >/dev/null 2>&1 && "
+           "tpm2_readpublic -c %s -n other.name >/dev/null 2>&1 && tpm2_flushcontext -t",
+           sw.dir, handle, alg, handle, handle);
+  cr_assert_eq(sh_tpm(cmd), 0);
+  quote_once();
+  snprintf(cmd, sizeof cmd, "cd %s && tpm2_readpublic -c %s -n now.name >/dev/null 2>&1 && cmp other.name now.name",
+           sw.dir, handle);
+  cr_assert_eq(sh_tpm(cmd), 0, "the foreign object at %s is still there", handle);
+}
+
 Test(tpm, the_rsa_ek_is_kept_persistent_and_a_foreign_object_there_is_not_used)
 {
   node.ak_kind = DJ_AK_ECC_P256;
@@ -555,15 +609,52 @@ Test(tpm, the_rsa_ek_is_kept_persistent_and_a_foreign_object_there_is_not_used)
            sw.dir);
   cr_assert_eq(sh_tpm(cmd), 0, "the node made the same EK persistent again");
   /* a foreign object at the EK's handle: not used, not evicted */
-  snprintf(cmd, sizeof cmd,
-           "cd %s && tpm2_evictcontrol -C o -c 0x81010001 >/dev/null 2>&1 && "
-           "tpm2_createprimary -C o -G rsa2048 -c other.ctx >/dev/null 2>&1 && "
-           "tpm2_evictcontrol -C o -c other.ctx 0x81010001 >/dev/null 2>&1 && "
-           "tpm2_readpublic -c 0x81010001 -n other.name >/dev/null 2>&1 && tpm2_flushcontext -t",
-           sw.dir);
-  cr_assert_eq(sh_tpm(cmd), 0);
+  foreign_object_is_left_alone("0x81010001", "rsa2048");
+}
+
+/* A foreign object at the AK's handle is neither used nor replaced by a quote: the AK comes from
+ * its blobs, and the object is still there afterwards. */
+Test(tpm, a_foreign_object_at_the_ak_handle_is_left_alone)
+{
   quote_once();
-  snprintf(cmd, sizeof cmd, "cd %s && tpm2_readpublic -c 0x81010001 -n now.name >/dev/null 2>&1 && cmp other.name now.name",
-           sw.dir);
-  cr_assert_eq(sh_tpm(cmd), 0, "the foreign object is still there");
+  foreign_object_is_left_alone("0x81010002", "ecc256");
+}
+
+/* The event appended before the extend is removed when the extend fails (docs/protocol.md §2).
+ * swtpm_ioctl -h runs an H-CRTM sequence (_TPM_Hash_Start/Data/End, locality 4), which leaves
+ * PCRs 18-22 at zero; PCR 18 cannot be extended from locality 0 (TPM_RC_LOCALITY). So an extend
+ * of PCR 18 passes the log's replay check, appends its event, and then fails in the TPM. */
+Test(tpm, a_failed_extend_leaves_the_log_as_it_was)
+{
+  dj_err err = { 0 };
+  json_t *ev = json_pack("{s:s}", "workload", "sha256:aa");
+  cr_assert_eq(dj_node_extend(&node, ev, NULL, &err), 0, "%s", err.msg);
+  TPML_PCR_SELECTION sel;
+  cr_assert_eq(dj_pcr_selection_parse("sha256:18,23", &sel, &err), 0);
+  struct dj_evidence before, after;
+  struct dj_quote_claims claims;
+  quote_and_check(&sel, NULL, &claims, &before);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "swtpm_ioctl --tcp 127.0.0.1:%d -h donjon", sw.port + 1);
+  cr_assert_eq(sh_tpm(cmd), 0);
+  node.workload_pcr = 18;
+  cr_assert_eq(dj_node_extend(&node, ev, NULL, &err), -1, "PCR 18 extended from locality 0");
+  cr_assert_eq(err.code, DJ_ATTEST_E_TPM, "%s", err.msg);
+  cr_assert_not_null(strstr(err.msg, "PCR_Extend 18"), "the extend itself failed, after the append: %s", err.msg);
+  node.workload_pcr = 23;
+  quote_and_check(&sel, NULL, &claims, &after);
+  cr_assert_eq(after.log_len, before.log_len, "the log grew by a failed extend's event:\n%s", after.log);
+  cr_assert_eq(memcmp(after.log, before.log, before.log_len), 0);
+  struct dj_mlog m;
+  cr_assert_eq(dj_mlog_parse(after.log, after.log_len, &m, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_mlog_check(&m, dj_pcr_values_find(&after.pcrs, TPM2_ALG_SHA256, 23), &err), 0, "%s", err.msg);
+  dj_mlog_free(&m);
+  static const uint8_t zero[32] = { 0 };
+  cr_assert_eq(memcmp(dj_pcr_values_find(&after.pcrs, TPM2_ALG_SHA256, 18)->digest, zero, 32), 0);
+  uint64_t seq;
+  cr_assert_eq(dj_node_extend(&node, ev, &seq, &err), 0, "%s", err.msg);
+  cr_assert_eq(seq, 1, "the failed extend's event took no place in the log");
+  json_decref(ev);
+  dj_evidence_free(&before);
+  dj_evidence_free(&after);
 }
