@@ -347,9 +347,31 @@ out:
   return ret;
 }
 
+/* A node as the operator sees it, with in_inventory as attestation takes it (api_attest.c): its EK
+ * listed in the inventory now, with the placement it is approved at. */
+static json_t *node_json(struct dj_store *st, const struct dj_vnode *n)
+{
+  struct dj_vinventory inv;
+  dj_err err = { 0 };
+  struct dj_vnode *c = dj_xmalloc(sizeof *c);
+  memcpy(c, n, sizeof *c);
+  c->in_inventory = strcmp(n->status, DJ_NODE_APPROVED) == 0 && st->ops->inventory_get(st, n->id, &inv, &err) == 1 &&
+                    strcmp(inv.site, n->site) == 0 && strcmp(inv.jurisdiction, n->jurisdiction) == 0 &&
+                    strcmp(inv.hw_class, n->hw_class) == 0;
+  json_t *j = dj_vnode_json(c);
+  free(c);
+  return j;
+}
+
+struct list_ctx {
+  struct dj_store *st;
+  json_t *arr;
+};
+
 static int list_one(const struct dj_vnode *n, void *ctx)
 {
-  json_array_append_new(ctx, dj_vnode_json(n));
+  struct list_ctx *l = ctx;
+  json_array_append_new(l->arr, node_json(l->st, n));
   return 0;
 }
 
@@ -357,7 +379,8 @@ int dj_api_node_list(struct dj_vreq *r)
 {
   dj_err err = { 0 };
   json_t *arr = json_array();
-  if (r->w->st->ops->node_list(r->w->st, list_one, arr, &err) < 0) {
+  struct list_ctx l = { r->w->st, arr };
+  if (r->w->st->ops->node_list(r->w->st, list_one, &l, &err) < 0) {
     json_decref(arr);
     return dj_vreq_error(r, 500, "store", "%s", err.msg);
   }
@@ -371,7 +394,7 @@ int dj_api_node_get(struct dj_vreq *r)
   dj_err err = { 0 };
   int found = r->w->st->ops->node_get(r->w->st, r->param, n, &err);
   if (found > 0)
-    r->resp = dj_vnode_json(n);
+    r->resp = node_json(r->w->st, n);
   else if (found == 0)
     dj_vreq_error(r, 404, "node-unknown", "node %s is not enrolled", r->param);
   else
@@ -405,7 +428,7 @@ static int node_update(struct dj_vreq *r, struct dj_vnode *n, const char *type, 
   n->updated_ms = dj_vnow_ms();
   if (audit_commit(r, r->w->st->ops->node_put(r->w->st, n, &err), type, body, &err) < 0)
     return store_fail(r, &err);
-  r->resp = dj_vnode_json(n);
+  r->resp = node_json(r->w->st, n);
   return 0;
 }
 

@@ -321,6 +321,8 @@ Test(nodes, activation_refusals_approval_and_the_inventory)
   cr_assert_eq(vh_admin(&v, "operator", out, sizeof out, move), 0, "%s", out);
   n = node_of(a.id);
   cr_assert_str_eq(str(n, "site"), "FR-PAR-1");
+  /* as attestation sees it: the inventory lists it at FR-LYS-1, not where it now is */
+  cr_assert(json_is_false(json_object_get(n, "in_inventory")));
   json_decref(n);
   const char *bad[] = { "node", "approve", a.id, "--site", "DE-FRA-1", "--jurisdiction", "FR", "--class", "std-1",
                         NULL };
