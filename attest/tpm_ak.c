@@ -139,7 +139,14 @@ int dj_ak_blobs_load(const char *path, struct dj_ak_blobs *blobs, dj_err *err)
   TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, (size_t) n, &off, &blobs->pub);
   if (rc == TSS2_RC_SUCCESS)
     rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(buf, (size_t) n, &off, &blobs->priv);
-  if (rc != TSS2_RC_SUCCESS || off != (size_t) n)
-    return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "%s: not AK blobs", path);
-  return 0;
+  /* Exactly what dj_ak_blobs_save writes: a size that disagrees with its contents, or an empty
+   * part, is not taken (tss2-mu alone accepts both). */
+  uint8_t again[sizeof buf];
+  size_t len = 0;
+  if (rc == TSS2_RC_SUCCESS && off == (size_t) n && blobs->pub.size != 0 && blobs->priv.size != 0 &&
+      Tss2_MU_TPM2B_PUBLIC_Marshal(&blobs->pub, again, sizeof again, &len) == TSS2_RC_SUCCESS &&
+      Tss2_MU_TPM2B_PRIVATE_Marshal(&blobs->priv, again, sizeof again, &len) == TSS2_RC_SUCCESS && len == off &&
+      memcmp(again, buf, len) == 0)
+    return 0;
+  return dj_error_code(err, DJ_ATTEST_E_MALFORMED, "%s: not AK blobs", path);
 }

@@ -1,4 +1,5 @@
-/* libFuzzer: TPMS_ATTEST from untrusted bytes (attest/tpmstruct.c), and the quote path around it. */
+/* libFuzzer: TPMS_ATTEST from untrusted bytes (attest/tpmstruct.c), unmarshalled and marshalled back;
+ * the quote checks behind a valid signature are fuzz_attest_quote.c's. */
 #include <stddef.h>
 #include <stdint.h>
 

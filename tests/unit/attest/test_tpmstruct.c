@@ -1,6 +1,9 @@
 /* tss2-mu unmarshalling: whole buffers only, bounded; keys and names. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <tss2/tss2_mu.h>
 
 #include "attest/codes.h"
@@ -139,4 +142,47 @@ Test(tpmstruct, ek_template_must_be_the_ek_kind)
   cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED, "%s", err.msg);
   len = marshal_template(&rsa.publicArea, buf, sizeof buf);
   cr_assert_eq(dj_tpm_unmarshal_ek_template(buf, len, &rsa.publicArea, &out, &err), 0, "%s", err.msg);
+}
+
+/* The AK blobs file is read back exactly as dj_ak_blobs_save writes it: a TPM2B size that
+ * disagrees with its contents, an empty part or a trailing byte is not AK blobs (found by
+ * fuzz_attest_akblobs: tss2-mu alone accepts the first two). */
+static void write_bytes(const char *path, const uint8_t *b, size_t n)
+{
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  cr_assert_eq(fwrite(b, 1, n, f), n);
+  fclose(f);
+}
+
+Test(tpmstruct, ak_blobs_load_exactly_what_save_writes)
+{
+  char dir[] = "/tmp/dj-akblobs-XXXXXX", path[64];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/ak.blob", dir);
+  EVP_PKEY *k = th_key("p256");
+  struct dj_ak_blobs ak = { 0 }, back;
+  th_ak_public(k, &ak.pub);
+  ak.priv.size = 40;
+  memset(ak.priv.buffer, 0xa5, 40);
+  dj_err err = { 0 };
+  cr_assert_eq(dj_ak_blobs_save(path, &ak, &err), 0, "%s", err.msg);
+  cr_assert_eq(dj_ak_blobs_load(path, &back, &err), 0, "%s", err.msg);
+  cr_assert_eq(back.priv.size, 40);
+  uint8_t buf[2 * DJ_TPM_STRUCT_MAX];
+  FILE *f = fopen(path, "rb");
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  const uint8_t empty[] = { 0, 0, 0, 0 }, short_public[] = { 0, 2, 0, 2, 0, 0 };
+  write_bytes(path, empty, sizeof empty);
+  cr_assert_eq(dj_ak_blobs_load(path, &back, &err), -1, "empty parts");
+  cr_assert_eq(err.code, DJ_ATTEST_E_MALFORMED);
+  write_bytes(path, short_public, sizeof short_public);
+  cr_assert_eq(dj_ak_blobs_load(path, &back, &err), -1, "a public size that is not its contents'");
+  buf[n] = 0;
+  write_bytes(path, buf, n + 1);
+  cr_assert_eq(dj_ak_blobs_load(path, &back, &err), -1, "a trailing byte");
+  unlink(path);
+  rmdir(dir);
+  EVP_PKEY_free(k);
 }
