@@ -300,19 +300,25 @@ void vnode_approve(struct vh *v, struct vnode *n, const char *site, const char *
   json_decref(resp);
 }
 
-void vh_operator_policy(struct vh *v, struct vnode *const *nodes, size_t n)
+json_t *vh_operator_doc(struct vnode *const *nodes, size_t n)
 {
-  json_t *roots = json_array(), *inter = json_array();
+  json_t *roots = json_array(), *inter = json_array(), *pcrs = json_object();
   for (size_t i = 0; i < n; i++) {
     json_array_append_new(roots, json_string(nodes[i]->sw.root_ca));
     json_array_append_new(inter, json_string(nodes[i]->sw.issuer_ca));
   }
-  json_t *doc = json_pack(
-    "{s:s, s:{s:o, s:o, s:{s:{}}, s:b, s:b}, s:[s,s], s:{s:s, s:s, s:s}, s:{s:{s:{s:{s:s}}}}}", "kind", "operator",
+  for (char k[2] = "0"; k[0] <= '7'; k[0]++) /* all of PCR 0-7, as DESIGN.md §5 means */
+    json_object_set_new(pcrs, k, json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+  return json_pack(
+    "{s:s, s:{s:o, s:o, s:{s:{}}, s:b, s:b}, s:[s,s], s:{s:s, s:s, s:s}, s:{s:{s:{s:o}}}}", "kind", "operator",
     "hardware", "ek_roots", roots, "ek_intermediates", inter, "manufacturers", "id:00001014", "inventory_required", false,
     "require_clock_safe", false, "jurisdictions", "FR", "DE", "sites", "FR-PAR-1", "FR", "FR-LYS-1", "FR", "DE-FRA-1",
-    "DE", "hardware_classes", "std-1", "boot", "sha256", "0",
-    "0000000000000000000000000000000000000000000000000000000000000000");
+    "DE", "hardware_classes", "std-1", "boot", "sha256", pcrs);
+}
+
+void vh_operator_policy(struct vh *v, struct vnode *const *nodes, size_t n)
+{
+  json_t *doc = vh_operator_doc(nodes, n);
   json_t *resp = NULL;
   long st = vh_call(v, "operator", "PUT", "/v1/policy/operator", doc, &resp);
   char *s = json_dumps(resp, 0);

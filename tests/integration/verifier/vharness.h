@@ -60,7 +60,8 @@ const char *vnode_enroll(struct vh *v, struct vnode *n);
 void vnode_approve(struct vh *v, struct vnode *n, const char *site, const char *jurisdiction, const char *cls);
 
 /* The operator policy trusting the EK CAs of the given nodes (sites FR-PAR-1/FR, FR-LYS-1/FR,
- * DE-FRA-1/DE; class std-1 with PCR 0 = zeros, as swtpm has it). */
+ * DE-FRA-1/DE; class std-1 with PCR 0-7 = zeros, as swtpm has them): the document, and set. */
+json_t *vh_operator_doc(struct vnode *const *nodes, size_t n);
 void vh_operator_policy(struct vh *v, struct vnode *const *nodes, size_t n);
 
 /* Run a command, with its output (stdout+stderr) in out; returns the exit status. */
