@@ -528,9 +528,7 @@ static void gate(struct attest *a)
   if (dj_tpm_marshal_public(&a->q.ev.ak, buf, &len, &err) < 0 || len != a->node.ak_public_len ||
       memcmp(buf, a->node.ak_public, len) != 0 || !nonce_live(w->srv, &nonce, state, a->q.node_id, elapsed))
     return;
-  struct dj_vinventory inv;
-  a->in_inventory = st->ops->inventory_get(st, a->node.id, &inv, &err) == 1 && strcmp(inv.site, a->node.site) == 0 &&
-                    strcmp(inv.jurisdiction, a->node.jurisdiction) == 0 && strcmp(inv.hw_class, a->node.hw_class) == 0;
+  a->in_inventory = dj_vnode_in_inventory(st, &a->node);
   placement_of(&a->node, a->placement);
   a->age = age;
   a->gate = true;

@@ -347,17 +347,21 @@ out:
   return ret;
 }
 
-/* A node as the operator sees it, with in_inventory as attestation takes it (api_attest.c): its EK
- * listed in the inventory now, with the placement it is approved at. */
-static json_t *node_json(struct dj_store *st, const struct dj_vnode *n)
+bool dj_vnode_in_inventory(struct dj_store *st, const struct dj_vnode *n)
 {
   struct dj_vinventory inv;
   dj_err err = { 0 };
+  return strcmp(n->status, DJ_NODE_APPROVED) == 0 && st->ops->inventory_get(st, n->id, &inv, &err) == 1 &&
+         strcmp(inv.site, n->site) == 0 && strcmp(inv.jurisdiction, n->jurisdiction) == 0 &&
+         strcmp(inv.hw_class, n->hw_class) == 0;
+}
+
+/* A node as the operator sees it, with in_inventory as attestation takes it. */
+static json_t *node_json(struct dj_store *st, const struct dj_vnode *n)
+{
   struct dj_vnode *c = dj_xmalloc(sizeof *c);
   memcpy(c, n, sizeof *c);
-  c->in_inventory = strcmp(n->status, DJ_NODE_APPROVED) == 0 && st->ops->inventory_get(st, n->id, &inv, &err) == 1 &&
-                    strcmp(inv.site, n->site) == 0 && strcmp(inv.jurisdiction, n->jurisdiction) == 0 &&
-                    strcmp(inv.hw_class, n->hw_class) == 0;
+  c->in_inventory = dj_vnode_in_inventory(st, n);
   json_t *j = dj_vnode_json(c);
   free(c);
   return j;

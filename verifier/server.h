@@ -155,6 +155,9 @@ void dj_vak_cache_free(struct dj_vak_cache *c);
 
 /* The node as the API shows it. */
 json_t *dj_vnode_json(const struct dj_vnode *n);
+/* The inventory claim: the node is approved and the inventory lists its EK now, with the placement
+ * (site, jurisdiction, class) it is approved at. Read at each attestation, never a stored flag. */
+bool dj_vnode_in_inventory(struct dj_store *st, const struct dj_vnode *n);
 
 /* Start the service and run until SIGTERM/SIGINT; ready_fd (>= 0) gets "PORT\n" once listening. */
 int dj_vserver_run(struct dj_vconfig *cfg, int ready_fd, dj_err *err);
