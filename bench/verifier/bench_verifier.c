@@ -229,11 +229,13 @@ int main(int argc, char **argv)
     json_array_append_new(inv, json_pack("{s:s, s:s, s:s, s:s}", "ek_digest", d, "site", "FR-PAR-1", "jurisdiction",
                                          "FR", "hardware_class", "std-1"));
   }
-  json_t *op = json_pack("{s:s, s:{s:o, s:o, s:{s:{}}, s:b, s:b}, s:[s], s:{s:s}, s:{s:{s:{s:{s:s}}}}}", "kind",
+  json_t *pcrs = json_object();
+  for (char k[2] = "0"; k[0] <= '7'; k[0]++) /* swtpm's PCR 0-7: zeros, no firmware extends them */
+    json_object_set_new(pcrs, k, json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+  json_t *op = json_pack("{s:s, s:{s:o, s:o, s:{s:{}}, s:b, s:b}, s:[s], s:{s:s}, s:{s:{s:{s:o}}}}", "kind",
                          "operator", "hardware", "ek_roots", roots, "ek_intermediates", inter, "manufacturers",
                          "id:00001014", "inventory_required", true, "require_clock_safe", false, "jurisdictions", "FR",
-                         "sites", "FR-PAR-1", "FR", "hardware_classes", "std-1", "boot", "sha256", "0",
-                         "0000000000000000000000000000000000000000000000000000000000000000");
+                         "sites", "FR-PAR-1", "FR", "hardware_classes", "std-1", "boot", "sha256", pcrs);
   call("operator", "PUT", "/v1/policy/operator", op);
   json_t *invdoc = json_pack("{s:o}", "entries", inv);
   call("operator", "POST", "/v1/inventory", invdoc);

@@ -103,7 +103,7 @@ sv_admin() {
 }
 
 # The operator: its policy (the manufacturer's CA, jurisdiction FR, site FR-PAR-1, class demo-1 with
-# swtpm's boot PCR 0), and the inventory naming this node's EK.
+# swtpm's boot PCRs 0-7, all zeros: no firmware extends them), and the inventory naming this node's EK.
 sv_operator_setup() {
   sv_zeros=0000000000000000000000000000000000000000000000000000000000000000
   cat > "$SV/operator.json" <<EOF
@@ -113,7 +113,9 @@ sv_operator_setup() {
               "manufacturers": {"id:00001014": {}}, "inventory_required": true, "require_clock_safe": false},
  "jurisdictions": ["FR"],
  "sites": {"FR-PAR-1": "FR"},
- "hardware_classes": {"demo-1": {"boot": {"sha256": {"0": "$sv_zeros"}}}}}
+ "hardware_classes": {"demo-1": {"boot": {"sha256": {
+   "0": "$sv_zeros", "1": "$sv_zeros", "2": "$sv_zeros", "3": "$sv_zeros",
+   "4": "$sv_zeros", "5": "$sv_zeros", "6": "$sv_zeros", "7": "$sv_zeros"}}}}}
 EOF
   sv_admin operator policy set "$SV/operator.json" >/dev/null
   sv_ek=$("$BUILD/cli/donjon" tpm info --json | jq -r '.ek_certificates[] | select(.kind == "rsa2048") | .ek_digest')
