@@ -281,6 +281,18 @@ static void parse_hardware(struct pctx *c, json_t *hw, struct dj_operator_policy
   opt_bool(c, hw, "require_clock_safe", "hardware", &out->require_clock_safe);
 }
 
+/* DESIGN.md §5 check 10: the node's PCR 0-7 must match, so a bank that leaves one out would let
+ * anything through there (an option ROM, a boot loader, Secure Boot turned off). */
+static void missing_pcrs(struct pctx *c, const char *path, unsigned named)
+{
+  char list[32] = "";
+  size_t len = 0;
+  for (unsigned k = 0; k < 8; k++)
+    if (!(named & (1u << k)))
+      len += (size_t) snprintf(list + len, sizeof list - len, "%s%u", len ? ", " : "", k);
+  perr(c, "%s: PCR %s missing (the boot reference values are PCR 0-7)", path, list);
+}
+
 static void parse_class(struct pctx *c, const char *name, json_t *v, const char *path, struct dj_hw_class *out)
 {
   static const char *const members[] = { "boot", NULL };
@@ -310,10 +322,11 @@ static void parse_class(struct pctx *c, const char *name, json_t *v, const char 
       perr(c, "%s: unknown bank (sha1, sha256, sha384 or sha512)", p);
       continue;
     }
-    if (!json_is_object(pcrs) || json_object_size(pcrs) == 0) {
-      perr(c, "%s: expected a non-empty object of PCR index to digest", p);
+    if (!json_is_object(pcrs)) {
+      perr(c, "%s: expected an object of PCR index to digest, got %s", p, dj_json_type_name(pcrs));
       continue;
     }
+    unsigned named = 0; /* PCRs 0-7 this bank names, a bad digest included (reported as such) */
     const char *idx;
     json_t *hex;
     json_object_foreach(pcrs, idx, hex) {
@@ -323,6 +336,7 @@ static void parse_class(struct pctx *c, const char *name, json_t *v, const char 
         perr(c, "%s: PCR index must be 0-7", pp);
         continue;
       }
+      named |= 1u << (idx[0] - '0');
       if (!json_is_string(hex) || !is_lower_hex(json_string_value(hex), hexlen)) {
         perr(c, "%s: expected %zu lower-case hex digits", pp, hexlen);
         continue;
@@ -332,6 +346,8 @@ static void parse_class(struct pctx *c, const char *name, json_t *v, const char 
       r->index = (unsigned) (idx[0] - '0');
       r->hex = dj_xstrdup(json_string_value(hex));
     }
+    if (named != 0xff)
+      missing_pcrs(c, p, named);
   }
 }
 

@@ -38,20 +38,13 @@ static void summary_operator(const struct dj_operator_policy *p)
   for (size_t i = 0; i < p->n_sites; i++)
     printf("  site %s in %s\n", p->sites[i].name, p->sites[i].jurisdiction);
   for (size_t i = 0; i < p->n_classes; i++) {
-    printf("  hardware class %s: boot PCRs", p->classes[i].name);
-    unsigned pinned = 0; /* PCRs 0-7 listed in any bank */
-    for (size_t k = 0; k < p->classes[i].n_boot; k++) {
-      printf(" %s:%u", p->classes[i].boot[k].bank, p->classes[i].boot[k].index);
-      pinned |= 1u << p->classes[i].boot[k].index;
-    }
+    /* the parser requires all of PCR 0-7 in every bank a class names: only the banks differ */
+    const struct dj_hw_class *cls = &p->classes[i];
+    printf("  hardware class %s: boot PCRs 0-7 in", cls->name);
+    for (size_t k = 0; k < cls->n_boot; k++)
+      if (k == 0 || strcmp(cls->boot[k].bank, cls->boot[k - 1].bank) != 0)
+        printf("%s %s", k ? "," : "", cls->boot[k].bank);
     printf("\n");
-    if (pinned != 0xff) { /* the operator's choice, but one to see (docs/policy.md) */
-      printf("  hardware class %s: PCRs not checked:", p->classes[i].name);
-      for (unsigned k = 0; k < 8; k++)
-        if (!(pinned & (1u << k)))
-          printf(" %u", k);
-      printf("\n");
-    }
   }
 }
 

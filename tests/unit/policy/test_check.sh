@@ -11,7 +11,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$V" policy check "$F/demo-operator.json" >"$tmp/out" 2>"$tmp/err" || fail "demo operator refused: $(cat "$tmp/err")"
 grep -qx '  site FR-PAR-1 in FR' "$tmp/out" || fail "operator summary: $(cat "$tmp/out")"
 grep -qx '  TPM manufacturer id:49465800: firmware >= 0, except 1074790408' "$tmp/out" || fail "operator firmware summary"
-grep -qx '  hardware class std-1: PCRs not checked: 1 2 3 4 5 6' "$tmp/out" || fail "unchecked PCRs: $(cat "$tmp/out")"
+grep -qx '  hardware class std-1: boot PCRs 0-7 in sha256' "$tmp/out" || fail "class summary: $(cat "$tmp/out")"
 "$V" policy check "$F/demo-tenant.json" >"$tmp/out" 2>"$tmp/err" || fail "demo tenant refused: $(cat "$tmp/err")"
 grep -qx 'key acme-db: released when all of' "$tmp/out" || fail "tenant summary: $(cat "$tmp/out")"
 grep -qx '  site matches: FR-PAR-\*' "$tmp/out" || fail "tenant site summary"
@@ -32,6 +32,19 @@ donjon-verifier: $tmp/bad.json: keys.k.workloads[0].config.digest: expected sha2
 EOT
 diff -u "$tmp/want" "$tmp/err" || fail "bad document: errors"
 [ -s "$tmp/out" ] && fail "bad document: printed a summary"
+
+# a class pinning a subset of PCR 0-7 (the demo before the parser required all eight) is refused
+z=0000000000000000000000000000000000000000000000000000000000000000
+cat >"$tmp/subset.json" <<JSON
+{"kind": "operator", "hardware": {"ek_roots": ["/etc/r.pem"], "manufacturers": {"id:53544D20": {}}},
+ "jurisdictions": ["FR"], "sites": {"FR-PAR-1": "FR"},
+ "hardware_classes": {"std-1": {"boot": {"sha256": {"0": "$z", "7": "$z"}}}}}
+JSON
+"$V" policy check "$tmp/subset.json" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "subset: exit status"
+echo "donjon-verifier: $tmp/subset.json: hardware_classes.std-1.boot.sha256: PCR 1, 2, 3, 4, 5, 6 missing (the boot reference values are PCR 0-7)" >"$tmp/want"
+diff -u "$tmp/want" "$tmp/err" || fail "subset: errors"
+[ -s "$tmp/out" ] && fail "subset: printed a summary"
 
 printf '{"kind": 3}' >"$tmp/kind.json"
 "$V" policy check "$tmp/kind.json" 2>"$tmp/err"

@@ -23,10 +23,9 @@ static struct dj_tenant_policy tenant;
 static const char *M_A = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 static const char *M_B = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 static const char *CFG_C = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
-static const char *PCR0 = "1111111111111111111111111111111111111111111111111111111111111111";
-static const char *PCR7 = "7777777777777777777777777777777777777777777777777777777777777777";
-
-static struct dj_pcr_claim pcrs[2];
+/* the demo's sha256 reference values: PCR k is the digit k 64 times */
+static char pcr_hex[8][65];
+static struct dj_pcr_claim pcrs[8];
 static const char *args[] = { "/usr/bin/postgres", "-D", "/data" };
 static const char *env[] = { "PATH=/usr/bin:/bin", "PGPORT=5432" };
 static const char *mounts[] = { "/data", "/tmp" };
@@ -44,12 +43,15 @@ static void setup(void)
   op_doc = load("demo-operator.json");
   tenant_doc = load("demo-tenant.json");
   parse_both();
-  pcrs[0] = (struct dj_pcr_claim) { "sha256", 0, PCR0 };
-  pcrs[1] = (struct dj_pcr_claim) { "sha256", 7, PCR7 };
+  for (unsigned k = 0; k < 8; k++) {
+    memset(pcr_hex[k], '0' + (int) k, 64);
+    pcr_hex[k][64] = '\0';
+    pcrs[k] = (struct dj_pcr_claim) { "sha256", k, pcr_hex[k] };
+  }
   c = (struct dj_policy_claims) {
     .site = "FR-PAR-1", .jurisdiction = "FR", .hw_class = "std-1",
     .tpm_manufacturer = "id:53544D20", .firmware_version = 65538,
-    .clock_safe = true, .in_inventory = true, .pcrs = pcrs, .n_pcrs = 2,
+    .clock_safe = true, .in_inventory = true, .pcrs = pcrs, .n_pcrs = 8,
     .manifest_digest = M_A, .profile = "confidential",
     .args = args, .n_args = 3, .env = env, .n_env = 2, .mounts = mounts, .n_mounts = 2,
     .evidence_age = 10, .key_id = "acme-db",
@@ -222,28 +224,40 @@ Test(eval, unknown_hardware_class)
 
 Test(eval, boot_pcr_differs)
 {
-  pcrs[1].hex = PCR0;
+  pcrs[7].hex = pcr_hex[0];
   DENY("operator.boot", "PCR sha256:7 differs from the reference value", "operator.boot");
 }
 
+/* A second bank: its eight reference values in lower case, claimed in upper case, match. */
 Test(eval, boot_pcr_upper_case_hex_matches)
 {
-  pcrs[0].hex = "1111111111111111111111111111111111111111111111111111111111111111";
+  json_t *sha1 = json_object();
+  char ref[8][41], claim[8][41];
+  struct dj_pcr_claim both[16];
+  for (unsigned k = 0; k < 8; k++) {
+    snprintf(ref[k], sizeof ref[k], "abcdef0123abcdef0123abcdef0123abcdef012%u", k);
+    snprintf(claim[k], sizeof claim[k], "ABCDEF0123ABCDEF0123ABCDEF0123ABCDEF012%u", k);
+    json_object_set_new(sha1, (char[]) { (char) ('0' + k), '\0' }, json_string(ref[k]));
+    both[k] = pcrs[k];
+    both[8 + k] = (struct dj_pcr_claim) { "sha1", k, claim[k] };
+  }
   json_object_set_new(json_object_get(json_object_get(json_object_get(op_doc, "hardware_classes"), "std-1"), "boot"),
-                      "sha1", json_pack("{s:s}", "0", "abcdef0123abcdef0123abcdef0123abcdef0123"));
+                      "sha1", sha1);
   reparse();
-  struct dj_pcr_claim three[] = { pcrs[0], pcrs[1], { "sha1", 0, "ABCDEF0123ABCDEF0123ABCDEF0123ABCDEF0123" } };
-  c.pcrs = three;
-  c.n_pcrs = 3;
-  expect(1, NULL, "operator.boot", "3 boot PCR values match hardware class std-1");
+  c.pcrs = both;
+  c.n_pcrs = 16;
+  expect(1, NULL, "operator.boot", "16 boot PCR values match hardware class std-1");
+  /* the second bank is checked too: one of its PCRs differing denies */
+  both[8 + 3].hex = claim[4];
+  DENY("operator.boot", "PCR sha1:3 differs from the reference value", "operator.boot");
 }
 
 Test(eval, boot_pcr_missing_or_other_bank)
 {
-  c.n_pcrs = 1;
+  c.n_pcrs = 7;
   DENY("operator.boot", "PCR sha256:7 was not supplied", "operator.boot");
-  c.n_pcrs = 2;
-  pcrs[1].bank = "sha1";
+  c.n_pcrs = 8;
+  pcrs[7].bank = "sha1";
   DENY("operator.boot", "PCR sha256:7 was not supplied", "operator.boot");
 }
 

@@ -10,6 +10,16 @@
 #include "policy/policy.h"
 
 static const char *D64 = "1111111111111111111111111111111111111111111111111111111111111111";
+static const char *D40 = "1111111111111111111111111111111111111111";
+
+/* A bank giving PCR 0-7 each the digest hex. */
+static json_t *full_bank(const char *hex)
+{
+  json_t *b = json_object();
+  for (char k[2] = "0"; k[0] <= '7'; k[0]++)
+    json_object_set_new(b, k, json_string(hex));
+  return b;
+}
 
 static json_t *doc(const char *text)
 {
@@ -76,8 +86,12 @@ Test(parse, demo_operator)
   cr_assert_str_eq(p.sites[0].name, "FR-PAR-1");
   cr_assert_str_eq(p.sites[0].jurisdiction, "FR");
   cr_assert_eq(p.n_classes, 1);
-  cr_assert_eq(p.classes[0].n_boot, 2);
-  cr_assert_eq(p.classes[0].boot[1].index, 7);
+  cr_assert_eq(p.classes[0].n_boot, 8);
+  for (unsigned k = 0; k < 8; k++) {
+    cr_assert_str_eq(p.classes[0].boot[k].bank, "sha256");
+    cr_assert_eq(p.classes[0].boot[k].index, k);
+  }
+  cr_assert_eq(p.classes[0].boot[7].hex[0], '7');
   dj_operator_policy_free(&p);
   json_decref(j);
 }
@@ -256,13 +270,42 @@ Test(parse, operator_sites_and_classes)
                            "ABCDEF0123ABCDEF0123ABCDEF0123ABCDEF0123ABCDEF0123ABCDEF0123ABCD", "md5", "0", D64,
                            "sha1", "0", D64);
   json_object_set_new(json_object_get(json_object_get(j, "hardware_classes"), "std-1"), "boot", boot);
+  /* a PCR with a bad digest is reported as that, not also as missing */
   ERRORS(j, "sites.DE-FRA-1: jurisdiction \"DE\" is not in jurisdictions",
          "sites.X: expected a jurisdiction string, got integer",
          "hardware_classes.std-1.boot.sha256.8: PCR index must be 0-7",
          "hardware_classes.std-1.boot.sha256.1: expected 64 lower-case hex digits",
          "hardware_classes.std-1.boot.sha256.2: expected 64 lower-case hex digits",
+         "hardware_classes.std-1.boot.sha256: PCR 0, 3, 4, 5, 6, 7 missing (the boot reference values are PCR 0-7)",
          "hardware_classes.std-1.boot.md5: unknown bank (sha1, sha256, sha384 or sha512)",
-         "hardware_classes.std-1.boot.sha1.0: expected 40 lower-case hex digits");
+         "hardware_classes.std-1.boot.sha1.0: expected 40 lower-case hex digits",
+         "hardware_classes.std-1.boot.sha1: PCR 1, 2, 3, 4, 5, 6, 7 missing (the boot reference values are PCR 0-7)");
+}
+
+/* DESIGN.md §5 check 10: the node's PCR 0-7 must match, so each bank a class names gives all eight. */
+Test(parse, operator_class_missing_boot_pcrs)
+{
+  json_t *j = fixture("demo-operator.json");
+  json_t *classes = json_object_get(j, "hardware_classes");
+  json_t *sha256 = json_object_get(json_object_get(json_object_get(classes, "std-1"), "boot"), "sha256");
+  for (const char *k = "123456"; *k; k++)
+    json_object_del(sha256, (char[]) { *k, '\0' });
+  /* a second bank must be complete too, even when the first is */
+  json_t *boot = json_pack("{s:o, s:o}", "sha256", full_bank(D64), "sha1", full_bank(D40));
+  json_object_del(json_object_get(boot, "sha1"), "3");
+  json_object_set_new(classes, "gpu-1", json_pack("{s:o}", "boot", boot));
+  ERRORS(j, "hardware_classes.std-1.boot.sha256: PCR 1, 2, 3, 4, 5, 6 missing (the boot reference values are PCR 0-7)",
+         "hardware_classes.gpu-1.boot.sha1: PCR 3 missing (the boot reference values are PCR 0-7)");
+  /* complete, with a second bank: parsed, each bank's eight */
+  j = fixture("demo-operator.json");
+  json_object_set_new(json_object_get(json_object_get(json_object_get(j, "hardware_classes"), "std-1"), "boot"),
+                      "sha1", full_bank(D40));
+  struct dj_operator_policy p;
+  dj_err err = { 0 };
+  cr_assert_eq(dj_operator_policy_parse(j, &p, NULL, &err), 0, "%s", err.msg);
+  cr_assert_eq(p.classes[0].n_boot, 16);
+  dj_operator_policy_free(&p);
+  json_decref(j);
 }
 
 Test(parse, operator_class_without_reference_values)
@@ -271,8 +314,11 @@ Test(parse, operator_class_without_reference_values)
   json_object_set_new(json_object_get(j, "hardware_classes"), "empty", json_pack("{s:{}}", "boot"));
   json_object_set_new(json_object_get(j, "hardware_classes"), "none", json_object());
   json_object_set_new(json_object_get(j, "hardware_classes"), "nobank", json_pack("{s:{s:{}}}", "boot", "sha256"));
+  json_object_set_new(json_object_get(j, "hardware_classes"), "flat", json_pack("{s:{s:s}}", "boot", "sha256", D64));
   ERRORS(j, "hardware_classes.empty.boot: must name at least one bank", "hardware_classes.none.boot: missing",
-         "hardware_classes.nobank.boot.sha256: expected a non-empty object of PCR index to digest");
+         "hardware_classes.nobank.boot.sha256: PCR 0, 1, 2, 3, 4, 5, 6, 7 missing (the boot reference values are "
+         "PCR 0-7)",
+         "hardware_classes.flat.boot.sha256: expected an object of PCR index to digest, got string");
 }
 
 Test(parse, tenant_empty_names_every_missing_member)
