@@ -20,7 +20,7 @@ static void usage(FILE *f)
           "  1. the image, its config and ARGS make the container's config.json; the workload digest\n"
           "     names them (manifest, config, profile);\n"
           "  2. the workload PCR is extended with that digest and the event logged;\n"
-          "  3. one challenge, a quote bound to it, to an ephemeral key and to the workload, one /v1/attest\n"
+          "  3. one challenge; a quote bound to it, to an ephemeral key and to the workload; one /v1/attest\n"
           "     with the key ids and every encrypted layer's recipient;\n"
           "  4. in a private tmpfs no other process on the host can see, the layers are decrypted (HMAC\n"
           "     checked first) and unpacked, the released secrets written under " DJ_LAUNCH_SECRETS_DIR ";\n"
@@ -41,7 +41,7 @@ static void usage(FILE *f)
           "  --tpm TCTI         the TPM (default $DONJON_TPM, else device:/dev/tpmrm0)\n"
           "  --state-dir DIR    the node's AK blobs and measurement logs (default " DJ_NODE_DEFAULT_STATE_DIR ")\n"
           "  --ek KIND --ak KIND  as enrolled (donjon node enroll --help)\n"
-          "  --verbose          print each step's time\n");
+          "  --verbose          announce each step as it begins, and print the time each took\n");
 }
 
 static void step_begins(void *ctx, enum dj_launch_step s)

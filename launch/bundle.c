@@ -5,7 +5,10 @@
  * stays empty, so two launches never meet and a killed launch leaves nothing mounted. The layers
  * are decrypted into it (each layer's HMAC checked over a sealed copy first, images/layerstream.h)
  * by a child process, so that a signal can stop a long unpack at once; then the released secrets
- * are written beside them and the config.json the container runs. */
+ * are written beside them and the config.json the container runs.
+ *
+ * DJ_LAUNCH_MOUNTPOINT itself (an empty directory, mode 0700) stays on the host: removing it would
+ * detach the tmpfs of a concurrent launch, whose namespace has it as a mount point. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -62,9 +65,10 @@ static int layer_released(void *ctx, const struct dj_descriptor *d, size_t index
 
 /* Unpack in a child: the parent can stop it at once on a signal (sigfd), and the plaintext it
  * wrote goes with the tmpfs. */
-static int unpack_child(struct dj_workload *w, const struct dj_vattest_result *res, int rootfd, int sigfd,
-                        int *signo, dj_err *err)
+static int unpack_child(struct dj_workload *w, const struct dj_vattest_result *res, int rootfd, bool allow_swap,
+                        int sigfd, int *signo, dj_err *err)
 {
+  pid_t parent = getpid();
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     return dj_error(err, errno, "pipe");
@@ -81,7 +85,10 @@ static int unpack_child(struct dj_workload *w, const struct dj_vattest_result *r
     dj_unpack_opts_map_like(&o, w->config);
     const struct dj_layer_keys keys = { .released = layer_released, .ctx = (void *) res };
     dj_err e = { 0 };
-    int r = dj_unpack_root_chown(rootfd, &o, &e);
+    /* mlockall is not inherited: this child holds the layer keys and plaintext buffers too. */
+    int r = dj_launch_child_harden(parent, allow_swap, &e);
+    if (r == 0)
+      r = dj_unpack_root_chown(rootfd, &o, &e);
     if (r == 0)
       r = dj_image_unpack_keys(w->img, &keys, &o, rootfd, &e);
     if (r < 0 && dj_write_all(pipefd[1], &e, sizeof e) < 0)
@@ -203,8 +210,8 @@ static int config_write(int dirfd, json_t *attested, bool secrets, dj_err *err)
   return 0;
 }
 
-int dj_launch_bundle_make(struct dj_workload *w, const struct dj_vattest_result *res, bool secrets, int sigfd,
-                          int *signo, dj_err *err)
+int dj_launch_bundle_make(struct dj_workload *w, const struct dj_vattest_result *res, bool secrets, bool allow_swap,
+                          int sigfd, int *signo, dj_err *err)
 {
   _cleanup_close_ int dirfd = open(DJ_LAUNCH_MOUNTPOINT, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dirfd < 0)
@@ -214,7 +221,7 @@ int dj_launch_bundle_make(struct dj_workload *w, const struct dj_vattest_result 
   _cleanup_close_ int rootfd = openat(dirfd, "rootfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0)
     return dj_error(err, errno, "rootfs");
-  if (unpack_child(w, res, rootfd, sigfd, signo, err) < 0)
+  if (unpack_child(w, res, rootfd, allow_swap, sigfd, signo, err) < 0)
     return -1;
   if (secrets && secrets_write(dirfd, w->config, res, err) < 0)
     return -1;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,10 +68,25 @@ int dj_launch_harden(bool allow_swap, dj_err *err)
     return dj_error(err, errno, "setrlimit RLIMIT_CORE 0");
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     return dj_error(err, errno, "prctl PR_SET_DUMPABLE 0");
-  if (!allow_swap && dj_launch_swap_check("/proc/swaps", "/sys", err) < 0)
+  /* DONJON_TEST_PROC_SWAPS: the tests' stand-in for /proc/swaps (docs/launch.md); it can only
+   * make the check stricter than --allow-swap, which whoever sets it could pass instead. */
+  const char *swaps = getenv("DONJON_TEST_PROC_SWAPS");
+  if (!allow_swap && dj_launch_swap_check(swaps && *swaps ? swaps : "/proc/swaps", "/sys", err) < 0)
     return -1;
   /* Everything this process maps, now and later, stays in memory: released keys, unwrapped layer
    * keys and the decryption buffers are never written to swap, encrypted or not. */
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 && !allow_swap)
+    return dj_error(err, errno, "mlockall (keys must stay in memory; --allow-swap launches without)");
+  return 0;
+}
+
+int dj_launch_child_harden(pid_t parent, bool allow_swap, dj_err *err)
+{
+  /* The child dies with the launch: a SIGKILLed launch leaves no process decrypting. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    return dj_error(err, errno, "prctl PR_SET_PDEATHSIG");
+  if (getppid() != parent)
+    return dj_error(err, 0, "the launch is gone");
   if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 && !allow_swap)
     return dj_error(err, errno, "mlockall (keys must stay in memory; --allow-swap launches without)");
   return 0;

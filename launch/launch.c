@@ -57,6 +57,7 @@ struct launch {
   double t;                        /* when the current step began */
   struct dj_runtime rt;
   char id[80];
+  char node_id[65];
 };
 
 /* The measurement event of DESIGN.md §3: what this launch is about to ask a key for. */
@@ -70,7 +71,14 @@ static int measure(struct launch *l, dj_err *err)
   _cleanup_json_ json_t *ev = json_pack("{s:s, s:s, s:s}", "workload", wl, "manifest", l->w.manifest, "profile",
                                         l->w.profile);
   uint64_t seq = 0;
-  return dj_node_extend(&l->o->node, ev, &seq, err);
+  if (dj_node_extend(&l->o->node, ev, &seq, err) < 0)
+    return -1;
+  /* the node id (the EK's, when enrolment left no file): this step is the last to need the TPM
+   * before the quote, the challenge step is the verifier's alone */
+  if (dj_vclient_node_id(&l->o->node, l->node_id, err) < 0)
+    return -1;
+  l->args.node_id = l->node_id;
+  return 0;
 }
 
 /* The attestation request: the key ids, and every encrypted layer's recipients (the whole
@@ -105,20 +113,54 @@ static int attest_args(struct launch *l, dj_err *err)
   return 0;
 }
 
+static void step(struct launch *l, enum dj_launch_step s);
+static int interrupted(struct launch *l, dj_err *err);
+
+/* The client's phases are the launch's steps 3: each is timed, announced and named on failure. */
+static void on_phase(void *ctx, enum dj_vattest_phase p)
+{
+  struct launch *l = ctx;
+  enum dj_launch_step s = p == DJ_VPHASE_CHALLENGE ? DJ_STEP_CHALLENGE : p == DJ_VPHASE_QUOTE ? DJ_STEP_QUOTE
+                                                                                              : DJ_STEP_ATTEST;
+  if (l->r->failed_step != s)
+    step(l, s);
+}
+
+/* A request to the verifier is abandoned as soon as one of the launch's signals is pending (it
+ * stays pending: the signalfd reads it next). */
+static int signal_pending(void *ctx)
+{
+  (void) ctx;
+  sigset_t set;
+  if (sigpending(&set) < 0)
+    return 0;
+  return sigismember(&set, SIGINT) == 1 || sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGHUP) == 1 ||
+         sigismember(&set, SIGQUIT) == 1;
+}
+
+/* Challenge, quote, attest. The launch's own (with_layers) is split into its steps; a
+ * re-attestation adds to their times. On failure res holds nothing (what was released is wiped). */
 static int attest_once(struct launch *l, struct dj_vattest_result *res, bool with_layers, dj_err *err)
 {
   struct dj_vattest_args a = l->args;
-  if (!with_layers) {
+  if (with_layers) {
+    a.on_phase = on_phase;
+    a.phase_ctx = l;
+  } else {
     a.layers = NULL;
     a.n_layers = 0;
     a.image_manifest = NULL;
     a.image_manifest_len = 0;
   }
-  if (dj_vclient_attest(l->vc, &l->o->node, &a, res, err) < 0)
+  if (dj_vclient_attest(l->vc, &l->o->node, &a, res, err) < 0) {
+    dj_vattest_result_free(res); /* some layers' keys may have been decrypted before one failed */
     return -1;
-  l->r->ms[DJ_STEP_CHALLENGE] += res->ms_challenge;
-  l->r->ms[DJ_STEP_QUOTE] += res->ms_quote;
-  l->r->ms[DJ_STEP_ATTEST] += res->ms_attest;
+  }
+  if (!with_layers) {
+    l->r->ms[DJ_STEP_CHALLENGE] += res->ms_challenge;
+    l->r->ms[DJ_STEP_QUOTE] += res->ms_quote;
+    l->r->ms[DJ_STEP_ATTEST] += res->ms_attest;
+  }
   return 0;
 }
 
@@ -126,8 +168,11 @@ static int attest_once(struct launch *l, struct dj_vattest_result *res, bool wit
 static int reattest(void *ctx, bool *allowed, char **reasons, dj_err *err)
 {
   struct launch *l = ctx;
-  struct dj_vattest_result res;
+  struct dj_vattest_result res = { 0 };
   int r = attest_once(l, &res, false, err);
+  dj_err e = { 0 };
+  if (r < 0 && interrupted(l, &e) < 0)
+    *err = e; /* a Ctrl-C abandoned the request */
   if (r == 0) {
     *allowed = res.allowed;
     if (!res.allowed)
@@ -222,11 +267,18 @@ static int confidential_prepare(struct launch *l, json_t *base, dj_err *err)
   step(l, DJ_STEP_MEASURE);
   if (interrupted(l, err) < 0 || measure(l, err) < 0)
     return -1;
-  step(l, DJ_STEP_ATTEST);
-  struct dj_vattest_result res;
-  if (interrupted(l, err) < 0 || dj_vclient_open(&o->vc, &l->vc, err) < 0 || attest_once(l, &res, true, err) < 0)
+  step(l, DJ_STEP_CHALLENGE);
+  struct dj_vattest_result res = { 0 };
+  struct dj_vclient_opts vo = o->vc;
+  vo.cancel = signal_pending;
+  if (interrupted(l, err) < 0 || dj_vclient_open(&vo, &l->vc, err) < 0)
     return -1;
-  l->t = now_ms(); /* attest_once accounted for challenge, quote and attest */
+  if (attest_once(l, &res, true, err) < 0) {
+    dj_err e = { 0 };
+    if (interrupted(l, &e) < 0)
+      *err = e; /* a Ctrl-C abandoned the request: say so, not "interrupted" by curl */
+    return -1;
+  }
   if (!res.allowed) {
     r->denied = true;
     r->reasons = dj_vclient_reasons(res.answer);
@@ -239,7 +291,7 @@ static int confidential_prepare(struct launch *l, json_t *base, dj_err *err)
     rc = dj_launch_private_tmpfs(err);
   if (rc == 0) {
     l->tmpfs = true;
-    rc = dj_launch_bundle_make(&l->w, &res, o->n_keys > 0, l->sigfd, &signo, err);
+    rc = dj_launch_bundle_make(&l->w, &res, o->n_keys > 0, o->allow_swap, l->sigfd, &signo, err);
   }
   dj_vattest_result_free(&res); /* the released keys and layer keys are wiped here */
   return rc;
@@ -258,6 +310,18 @@ static int run_steps(struct launch *l, dj_err *err)
   int rc = dj_runtime_supervise(&l->rt, init, l->sigfd, &ra, l->r, err);
   l->r->ms[DJ_STEP_RUN] += now_ms() - l->t;
   return rc;
+}
+
+/* "WHAT: STEP: message", once: the client's messages may begin with their step already
+ * ("challenge: HTTP 403 ..."). */
+static void wrap_step(dj_err *err, const char *what, enum dj_launch_step s)
+{
+  const char *name = dj_launch_step_name(s);
+  size_t n = strlen(name);
+  if (strncmp(err->msg, name, n) == 0 && err->msg[n] == ':')
+    dj_err_wrap(err, "%s", what);
+  else
+    dj_err_wrap(err, "%s: %s", what, name);
 }
 
 /* Signals are read from a signalfd, so that every step can end cleanly. */
@@ -295,7 +359,7 @@ int dj_launch(const struct dj_launch_opts *o, struct dj_launch_result *r, dj_err
   }
   int rc = run_steps(&l, err);
   if (rc < 0)
-    dj_err_wrap(err, "launch: %s", dj_launch_step_name(r->failed_step));
+    wrap_step(err, "launch", r->failed_step);
   launch_release(&l);
   return rc;
 }
@@ -352,7 +416,7 @@ int dj_launch_create(struct dj_launch_create_opts *c, dj_err *err)
     return dj_err_wrap(err, "confidential create");
   int rc = confidential_prepare(&l, base, err);
   if (rc < 0) {
-    dj_err_wrap(err, "confidential create: %s", dj_launch_step_name(r.failed_step));
+    wrap_step(err, "confidential create", r.failed_step);
     launch_release(&l);
     dj_launch_result_free(&r);
     return -1;

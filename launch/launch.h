@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "attest/node.h"
 #include "common/err.h"
@@ -102,8 +103,12 @@ int dj_node_config_load(const char *file, struct dj_vclient_opts *vc, struct dj_
 /* Refuse when a swap area that is not encrypted (dm-crypt) or in memory (zram) is on. swaps is
  * /proc/swaps, sys is /sys (parameters for the tests). */
 int dj_launch_swap_check(const char *swaps, const char *sys, dj_err *err);
-/* No core dumps, not dumpable, memory locked (current and future). */
+/* No core dumps, not dumpable, memory locked (current and future). The swap areas are read from
+ * /proc/swaps, or from the file $DONJON_TEST_PROC_SWAPS names (the tests' fake swap). */
 int dj_launch_harden(bool allow_swap, dj_err *err);
+/* In a child of the launch (parent: the launch's pid) that holds keys or plaintext: memory locked
+ * again (mlockall is not inherited across fork), and SIGKILL when the launch dies. */
+int dj_launch_child_harden(pid_t parent, bool allow_swap, dj_err *err);
 
 /* The workload of a launch: the image, the container's config.json and the digest that names them. */
 struct dj_workload {

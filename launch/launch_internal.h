@@ -10,10 +10,10 @@
 /* bundle.c: a private mount namespace with a tmpfs on DJ_LAUNCH_MOUNTPOINT; the bundle in it. */
 int dj_launch_private_tmpfs(dj_err *err);
 void dj_launch_tmpfs_release(void);
-/* rootfs/ (unpacked by a child that a signal on sigfd stops, *signo set), secrets/ (when asked),
- * config.json. */
-int dj_launch_bundle_make(struct dj_workload *w, const struct dj_vattest_result *res, bool secrets, int sigfd,
-                          int *signo, dj_err *err);
+/* rootfs/ (unpacked by a child that a signal on sigfd stops, *signo set; hardened as the launch
+ * is, dj_launch_child_harden), secrets/ (when asked), config.json. */
+int dj_launch_bundle_make(struct dj_workload *w, const struct dj_vattest_result *res, bool secrets, bool allow_swap,
+                          int sigfd, int *signo, dj_err *err);
 
 /* run.c: the runtime, driven as an orchestrator drives it. */
 struct dj_runtime {

@@ -30,6 +30,8 @@ struct dj_vclient {
   CURL *curl;
   char *url;
   struct curl_slist *headers;
+  int (*cancel)(void *ctx);
+  void *cancel_ctx;
 };
 
 struct buf {
@@ -54,6 +56,14 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
   b->n += n;
   b->p[b->n] = '\0';
   return n;
+}
+
+/* libcurl calls it while a request waits, at least once a second: a cancelled request ends now. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+  (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+  const struct dj_vclient *c = ctx;
+  return c->cancel(c->cancel_ctx) ? 1 : 0;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -94,6 +104,13 @@ int dj_vclient_open(const struct dj_vclient_opts *o, struct dj_vclient **out, dj
     curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
   if (o->key)
     curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+  if (o->cancel) {
+    c->cancel = o->cancel;
+    c->cancel_ctx = o->cancel_ctx;
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  }
   *out = c;
   return 0;
 }
@@ -135,6 +152,8 @@ int dj_vclient_request(struct dj_vclient *c, const char *method, const char *pat
     *text = NULL;
   if (rc != CURLE_OK) {
     free(b.p);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+      return dj_error(err, EINTR, "%s %s: interrupted", method, url);
     return dj_error(err, 0, "%s %s: %s", method, url, b.too_big ? "answer too large" : errbuf[0] ? errbuf : curl_easy_strerror(rc));
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -428,11 +447,15 @@ int dj_vclient_attest(struct dj_vclient *c, const struct dj_node *node, const st
     snprintf(node_id, sizeof node_id, "%s", a->node_id);
   else if (dj_vclient_node_id(node, node_id, err) < 0)
     return -1;
+  if (a->on_phase)
+    a->on_phase(a->phase_ctx, DJ_VPHASE_CHALLENGE);
   double t0 = now_ms();
   struct dj_vchallenge ch;
   if (dj_vclient_challenge(c, node_id, &ch, err) < 0)
     return -1;
   double t1 = now_ms();
+  if (a->on_phase)
+    a->on_phase(a->phase_ctx, DJ_VPHASE_QUOTE);
   EVP_PKEY *eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
   uint8_t binding[32];
   struct dj_evidence ev = { 0 };
@@ -442,6 +465,8 @@ int dj_vclient_attest(struct dj_vclient *c, const struct dj_node *node, const st
   double t2 = now_ms();
   json_t *body = r == 0 ? dj_vclient_attest_body(a, node_id, ch.nonce, &ev, eph, err) : NULL;
   dj_evidence_free(&ev);
+  if (body != NULL && a->on_phase)
+    a->on_phase(a->phase_ctx, DJ_VPHASE_ATTEST);
   if (body != NULL)
     r = dj_vclient_attest_send(c, body, eph, out, err);
   else

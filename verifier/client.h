@@ -21,6 +21,10 @@ struct dj_vclient_opts {
   const char *ca;            /* PEM file of the CA that signed the verifier's certificate (NULL: system) */
   const char *cert, *key;    /* client certificate and key (operator, tenant, auditor); NULL for nodes */
   long timeout_ms;           /* whole request (0: 30 s) */
+  /* Checked while a request waits (libcurl's progress callback, at least once a second): non-zero
+   * abandons it, the request failing with EINTR "interrupted" (a launch's Ctrl-C). NULL: never. */
+  int (*cancel)(void *ctx);
+  void *cancel_ctx;
 };
 
 struct dj_vclient;
@@ -64,7 +68,12 @@ struct dj_vlayer {
   const char *recipient;     /* one base64 JWE of its org.opencontainers.image.enc.keys.jwe */
 };
 
+/* The phases of dj_vclient_attest, announced as each begins (a launch names the one that failed). */
+enum dj_vattest_phase { DJ_VPHASE_CHALLENGE, DJ_VPHASE_QUOTE, DJ_VPHASE_ATTEST };
+
 struct dj_vattest_args {
+  void (*on_phase)(void *ctx, enum dj_vattest_phase p); /* or NULL */
+  void *phase_ctx;
   const char *node_id;       /* NULL: dj_vclient_node_id */
   const char *const *keys;   /* key ids: secrets to release, KEKs for the layers */
   size_t n_keys;

@@ -1,6 +1,7 @@
 /* The launch's own hardening: the swap check, core dumps, dumpability and locked memory. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,20 @@ Test(swap, this_host_is_checked_for_real)
     cr_assert_eq(r, 0, "no swap here, yet: %s", err.msg);
 }
 
+/* This process's locked memory (VmLck), or -1. */
+static long vmlck_kb(void)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long lck = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmLck: %ld kB", &lck) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return lck;
+}
+
 /* In a child: after dj_launch_harden, no core dumps, not dumpable, memory locked. */
 Test(harden, no_core_not_dumpable_memory_locked)
 {
@@ -139,17 +154,32 @@ Test(harden, no_core_not_dumpable_memory_locked)
     /* MCL_FUTURE: a new mapping is locked too */
     char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(p, 1, 1 << 20);
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long lck = -1;
-    while (fgets(line, sizeof line, f))
-      if (sscanf(line, "VmLck: %ld kB", &lck) == 1)
-        break;
-    fclose(f);
-    _exit(lck >= 1024 ? 0 : 13);
+    _exit(vmlck_kb() >= 1024 ? 0 : 13);
   }
   int st;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   cr_assert(WIFEXITED(st), "killed");
   cr_assert_eq(WEXITSTATUS(st), 0, "check %d failed", WEXITSTATUS(st));
+}
+
+/* mlockall is not inherited across fork: a child holding keys or plaintext locks again, and dies
+ * with its parent. */
+Test(harden, a_child_locks_its_memory_again_and_dies_with_the_launch)
+{
+  munlockall();
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    dj_err err = { 0 };
+    if (dj_launch_child_harden(parent, false, &err) < 0)
+      _exit(10);
+    int sig = 0;
+    if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) < 0 || sig != SIGKILL)
+      _exit(11);
+    _exit(vmlck_kb() > 0 ? 0 : 12);
+  }
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "check %d failed", WEXITSTATUS(st));
 }
