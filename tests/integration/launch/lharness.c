@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include "images/b64.h"
 
 struct lh LH;
+
+#define DJ_SECRETS "/run/secrets/donjon"
 
 const char *lh_donjon(void)
 {
@@ -47,9 +50,20 @@ static void make_image(size_t big_mb)
   lh_sh("rm -rf %s && mkdir -p %s/r/bin %s/r/proc %s/r/sys %s/r/dev %s/r/tmp %s/r/run %s/r/etc && cp /bin/busybox "
       "%s/r/bin/ && for a in sh cat echo sleep ls; do ln -s busybox %s/r/bin/$a; done",
       shm, shm, shm, shm, shm, shm, shm, shm, shm, shm);
-  lh_sh("printf '#!/bin/sh\\necho \"workload: $(cat /marker)\"\\necho \"secret: $(cat %s/acme-db)\"\\n"
-      "[ \"$1\" = sleep ] && exec sleep 300\\nexit ${1:-0}\\n' > %s/r/bin/app && chmod 755 %s/r/bin/app",
-      "/run/secrets/donjon", shm, shm);
+  char app[PATH_MAX + 80];
+  snprintf(app, sizeof app, "%s/r/bin/app", shm);
+  FILE *af = fopen(app, "w");
+  cr_assert_not_null(af, "%s", app);
+  /* the secret's mode, owner and mount options, as the workload sees them */
+  fprintf(af, "#!/bin/sh\n"
+             "echo \"workload: $(cat /marker)\"\n"
+             "echo \"secret: $(cat " DJ_SECRETS "/acme-db)\"\n"
+             "echo \"secret file: $(busybox stat -c '%%a %%u' " DJ_SECRETS "/acme-db) uid $(busybox id -u)\"\n"
+             "echo \"secret mount: $(busybox awk '$5 == \"" DJ_SECRETS "\" { print $6 }' /proc/self/mountinfo)\"\n"
+             "[ \"$1\" = sleep ] && exec sleep 300\n"
+             "exit ${1:-0}\n");
+  fclose(af);
+  chmod(app, 0755);
   lh_sh("printf '%%s\\n' '%s' > %s/r/marker", LH.marker, shm);
   if (big_mb)
     lh_sh("head -c %zuM /dev/urandom > %s/r/big", big_mb, shm);
@@ -73,14 +87,14 @@ static void make_image(size_t big_mb)
   fclose(f);
 }
 
-static void tenant_policy(const char *env)
+void lh_tenant_policy(const char *manifest, const char *env)
 {
   json_t *args = json_pack("[[s], [s,s], [s,s]]", "/bin/app", "/bin/app", "7", "/bin/app", "sleep");
   json_t *cfg = env ? json_pack("{s:o, s:[s], s:[s]}", "args", args, "env", env, "mounts", "/*")
                     : json_pack("{s:o, s:[s,s,s], s:[s]}", "args", args, "env", "PATH=*", "TERM=*", "HOME=*", "mounts", "/*");
   json_t *rule = json_pack("{s:[s], s:[s], s:[s], s:i, s:[{s:s, s:s, s:o}]}", "jurisdictions", "FR", "sites",
                            "FR-PAR-*", "hardware_classes", "std-1", "max_evidence_age", 60, "workloads", "manifest",
-                           LH.manifest, "profile", "confidential", "config", cfg);
+                           manifest ? manifest : LH.manifest, "profile", "confidential", "config", cfg);
   json_t *doc = json_pack("{s:s, s:s, s:{s:O, s:O}}", "kind", "tenant", "tenant", "acme", "keys", "acme-db", rule,
                           "acme-kek", rule);
   json_t *resp = NULL;
@@ -135,13 +149,26 @@ void lh_setup(size_t big_mb, const char *env)
   PEM_write_PUBKEY(f, kek);
   fclose(f);
   make_image(big_mb);
-  tenant_policy(env);
+  lh_tenant_policy(NULL, env);
   upload_keys(kek);
   EVP_PKEY_free(kek);
 }
 
 void lh_teardown(void)
 {
+  /* a test that failed halfway may have left a container running */
+  for (size_t i = 0; i < LH.n_ids; i++) {
+    char cmd[PATH_MAX + 256];
+    snprintf(cmd, sizeof cmd, "%s --root %s delete --force %s >/dev/null 2>&1", lh_donjon(), LH.state_root, LH.ids[i]);
+    if (system(cmd) != 0)
+      fprintf(stderr, "teardown: delete --force %s failed\n", LH.ids[i]);
+  }
+  LH.n_ids = 0;
+  /* a test may have stopped them (SIGSTOP): a stopped swtpm would not end on SIGTERM */
+  if (LH.node.sw.pid > 0)
+    kill(LH.node.sw.pid, SIGCONT);
+  if (LH.v.pid > 0)
+    kill(LH.v.pid, SIGCONT);
   vnode_destroy(&LH.node);
   vh_destroy(&LH.v);
   if (LH.work[0])
@@ -159,9 +186,62 @@ void lh_no_host_mounts(void)
   fclose(m);
 }
 
+const char *lh_id(const char *id)
+{
+  cr_assert_lt(LH.n_ids, sizeof LH.ids / sizeof LH.ids[0]);
+  snprintf(LH.ids[LH.n_ids++], sizeof LH.ids[0], "%s", id);
+  return id;
+}
+
+void lh_no_cgroup(const char *path)
+{
+  DIR *d = opendir("/sys/fs/cgroup");
+  cr_assert_not_null(d);
+  struct dirent *e;
+  int roots = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char p[PATH_MAX + 300];
+    snprintf(p, sizeof p, "/sys/fs/cgroup/%s/cgroup.procs", e->d_name);
+    if (access(p, F_OK) != 0)
+      continue; /* not a hierarchy root */
+    roots++;
+    snprintf(p, sizeof p, "/sys/fs/cgroup/%s%s", e->d_name, path);
+    cr_assert(access(p, F_OK) != 0, "a cgroup is left: %s", p);
+  }
+  closedir(d);
+  cr_assert_gt(roots, 0, "no cgroup hierarchy found under /sys/fs/cgroup");
+}
+
+/* The cgroups of the launches (default path /donjon/ID): none named launch-* or an lh_id. */
+static void no_launch_cgroups(void)
+{
+  DIR *d = opendir("/sys/fs/cgroup");
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "/sys/fs/cgroup/%s/donjon", e->d_name);
+    DIR *c = e->d_name[0] == '.' ? NULL : opendir(p);
+    struct dirent *g;
+    while (c && (g = readdir(c)) != NULL)
+      cr_assert(strncmp(g->d_name, "launch-", 7) != 0, "a launch's cgroup is left: %s/%s", p, g->d_name);
+    if (c)
+      closedir(c);
+  }
+  if (d)
+    closedir(d);
+  for (size_t i = 0; i < LH.n_ids; i++) {
+    char p[128];
+    snprintf(p, sizeof p, "/donjon/%s", LH.ids[i]);
+    lh_no_cgroup(p);
+  }
+}
+
 /* Nothing of a launch is left: no container state, no cgroup, an empty mount point on the host. */
 void lh_nothing_left(void)
 {
+  no_launch_cgroups();
   DIR *d = opendir(LH.state_root);
   if (d) {
     struct dirent *e;
@@ -185,11 +265,12 @@ void lh_no_marker_on_disk(const char *stamp)
 {
   FILE *m = fopen("/proc/self/mounts", "r");
   char dev[512], dir[512], type[64];
-  int found = 0;
+  int found = 0, scanned = 0;
   while (fscanf(m, "%511s %511s %63s %*s %*d %*d", dev, dir, type) == 3) {
     if (strcmp(type, "ext4") && strcmp(type, "ext3") && strcmp(type, "xfs") && strcmp(type, "btrfs") &&
         strcmp(type, "f2fs") && strcmp(type, "vfat"))
       continue;
+    scanned++;
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "find %s -xdev -type f -cnewer %s -size -2G -print0 2>/dev/null | xargs -0 -r grep -l -F -s -- '%s'", dir,
@@ -203,6 +284,7 @@ void lh_no_marker_on_disk(const char *stamp)
     pclose(p);
   }
   fclose(m);
+  cr_assert_gt(scanned, 0, "no disk-backed filesystem was scanned (/proc/self/mounts lists none)");
   cr_assert_eq(found, 0, "the plaintext reached a disk");
 }
 
