@@ -676,8 +676,13 @@ int dj_api_attest(struct dj_vreq *r)
 
   /* outside the lock, and only past the gate: the evidence, then both policies, and only for keys
    * they all allow the unseals and unwraps (the transaction checks the gate's facts again) */
+  if (r->w->st->ops->read_begin(r->w->st, &err) < 0) {
+    attest_free(a);
+    return dj_vreq_error(r, 500, "store", "%s", err.msg);
+  }
   lookup_keys(a);
   gate(a);
+  r->w->st->ops->read_end(r->w->st); /* the transaction reads the node and the nonce again */
   if (a->gate) {
     check_evidence(a);
     workload_claims(a);

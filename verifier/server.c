@@ -355,8 +355,10 @@ static void handle(struct evhttp_request *req, void *arg)
     dj_vreq_error(&r, 403, "role", "%s is not allowed to this role", r.path);
   else
     route->fn(&r);
-  if (w->st && route) /* a handler that failed half-way never leaves its transaction open */
+  if (w->st && route) { /* a handler that failed half-way never leaves its transaction open */
     w->st->ops->rollback(w->st);
+    w->st->ops->read_end(w->st);
+  }
   send_answer(&r);
   guard_progress(bev, w);
   dj_vmetrics_request(w->srv, name, r.status, (mono_s() - t0) * 1000.0);

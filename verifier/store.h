@@ -106,6 +106,10 @@ struct dj_store_ops {
   int (*begin)(struct dj_store *st, dj_err *err);
   int (*commit)(struct dj_store *st, dj_err *err);
   void (*rollback)(struct dj_store *st);
+  /* Reads outside a transaction between read_begin and read_end see one snapshot (and cost one
+   * read lock); read_end does nothing when none is open. */
+  int (*read_begin)(struct dj_store *st, dj_err *err);
+  void (*read_end)(struct dj_store *st);
 
   /* 1 found, 0 not found, -1 error. */
   int (*node_get)(struct dj_store *st, const char *id, struct dj_vnode *out, dj_err *err);
