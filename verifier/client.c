@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <tss2/tss2_mu.h>
 #include <unistd.h>
 
 #include "attest/codes.h"
@@ -241,20 +240,11 @@ static char *b64_public(const TPM2B_PUBLIC *p)
 static int activate(struct dj_vclient *c, const struct dj_node *node, const char *node_id, json_t *ch,
                     struct dj_venrolled *out, dj_err *err)
 {
-  const char *id = NULL, *blob_s = NULL, *seed_s = NULL;
-  if (dj_json_req_string(ch, "id", "challenge", &id, err) < 0 ||
-      dj_json_req_string(ch, "credential_blob", "challenge", &blob_s, err) < 0 ||
-      dj_json_req_string(ch, "encrypted_secret", "challenge", &seed_s, err) < 0)
-    return dj_err_wrap(err, "enrol: the verifier's challenge");
-  _cleanup_free_ uint8_t *blob_b = NULL, *seed_b = NULL;
-  size_t bl = 0, sl = 0, off1 = 0, off2 = 0;
+  const char *id = NULL;
   TPM2B_ID_OBJECT blob;
   TPM2B_ENCRYPTED_SECRET seed;
-  if (dj_b64url_decode(blob_s, strlen(blob_s), &blob_b, &bl) < 0 ||
-      dj_b64url_decode(seed_s, strlen(seed_s), &seed_b, &sl) < 0 ||
-      Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(blob_b, bl, &off1, &blob) != 0 || off1 != bl ||
-      Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(seed_b, sl, &off2, &seed) != 0 || off2 != sl)
-    return dj_error(err, 0, "enrol: the verifier's credential does not unmarshal");
+  if (dj_vcredential_parse(ch, &id, &blob, &seed, err) < 0)
+    return dj_err_wrap(err, "enrol: the verifier's challenge");
   TPM2B_DIGEST secret;
   if (dj_node_activate(node, &blob, &seed, &secret, err) < 0)
     return dj_err_wrap(err, "enrol");

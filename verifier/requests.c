@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <tss2/tss2_mu.h>
 
 #include "attest/evidence.h"
 #include "attest/mlog.h"
@@ -104,6 +105,22 @@ static int b64_public(json_t *j, const char *key, const char *path, TPM2B_PUBLIC
     return -1;
   if (dj_tpm_unmarshal_public(buf, n, out, err) < 0)
     return dj_err_wrap(err, "%s.%s", path[0] ? path : "request", key);
+  return 0;
+}
+
+int dj_vcredential_parse(json_t *ch, const char **id, TPM2B_ID_OBJECT *blob, TPM2B_ENCRYPTED_SECRET *seed,
+                         dj_err *err)
+{
+  uint8_t b[sizeof *blob], e[sizeof *seed];
+  size_t bl = 0, el = 0, off1 = 0, off2 = 0;
+  if (dj_vjson_name(ch, "id", "challenge", DJ_VNAME_MAX - 1, id, err) < 0 ||
+      dj_vjson_b64(ch, "credential_blob", "challenge", b, sizeof b, &bl, err) < 0 ||
+      dj_vjson_b64(ch, "encrypted_secret", "challenge", e, sizeof e, &el, err) < 0)
+    return -1;
+  if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(b, bl, &off1, blob) != TSS2_RC_SUCCESS || off1 != bl)
+    return dj_error(err, 0, "challenge.credential_blob: not one TPM2B_ID_OBJECT");
+  if (Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(e, el, &off2, seed) != TSS2_RC_SUCCESS || off2 != el)
+    return dj_error(err, 0, "challenge.encrypted_secret: not one TPM2B_ENCRYPTED_SECRET");
   return 0;
 }
 

@@ -33,6 +33,11 @@ int dj_vjson_name(json_t *obj, const char *key, const char *path, size_t max, co
 /* A required base64url member decoded into buf (at most max bytes). */
 int dj_vjson_b64(json_t *obj, const char *key, const char *path, uint8_t *buf, size_t max, size_t *len, dj_err *err);
 
+/* The enrolment challenge a node receives (POST /v1/nodes' answer): its id and the credential for
+ * ActivateCredential, each base64url of exactly one marshalled structure. */
+int dj_vcredential_parse(json_t *ch, const char **id, TPM2B_ID_OBJECT *blob, TPM2B_ENCRYPTED_SECRET *seed,
+                         dj_err *err);
+
 struct dj_venroll_req {
   const char *name;
   uint8_t ek_cert[DJ_VCERT_MAX];

@@ -1,14 +1,17 @@
 /* The API's request parsers and the configuration are strict: unknown members, wrong types, bad
  * encodings and sizes are refused with the JSON path; the workload digest is the canonical one. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
+#include <tss2/tss2_mu.h>
 #include <unistd.h>
 
 #include "attest/mlog.h"
 #include "common/json.h"
+#include "images/b64.h"
 #include "verifier/config.h"
 #include "verifier/requests.h"
 
@@ -143,4 +146,55 @@ Test(requests, config_is_strict)
   cr_assert_eq(dj_vconfig_load(path, &cfg, &err), -1);
   cr_assert_not_null(strstr(err.msg, "does not select the workload PCR"), "%s", err.msg);
   unlink(path);
+}
+
+/* The credential a node receives: exactly one structure in each member, nothing after it. */
+static char *b64_of_struct(const uint8_t *b, size_t n, bool extra)
+{
+  uint8_t buf[1024];
+  memcpy(buf, b, n);
+  buf[n] = 0xAA;
+  return dj_b64url_encode(buf, n + (extra ? 1 : 0));
+}
+
+Test(requests, credential)
+{
+  TPM2B_ID_OBJECT blob = { .size = 4, .credential = { 1, 2, 3, 4 } };
+  TPM2B_ENCRYPTED_SECRET seed = { .size = 3, .secret = { 5, 6, 7 } };
+  uint8_t mb[sizeof blob], ms[sizeof seed];
+  size_t nb = 0, ns = 0;
+  cr_assert_eq(Tss2_MU_TPM2B_ID_OBJECT_Marshal(&blob, mb, sizeof mb, &nb), 0);
+  cr_assert_eq(Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&seed, ms, sizeof ms, &ns), 0);
+  for (int trailing = 0; trailing < 3; trailing++) {
+    char *b = b64_of_struct(mb, nb, trailing == 1), *s = b64_of_struct(ms, ns, trailing == 2);
+    json_t *ch = json_pack("{s:s, s:s, s:s}", "id", "c0ffee", "credential_blob", b, "encrypted_secret", s);
+    const char *id = NULL;
+    TPM2B_ID_OBJECT gb;
+    TPM2B_ENCRYPTED_SECRET gs;
+    dj_err err = { 0 };
+    int r = dj_vcredential_parse(ch, &id, &gb, &gs, &err);
+    if (trailing == 0) {
+      cr_assert_eq(r, 0, "%s", err.msg);
+      cr_assert_str_eq(id, "c0ffee");
+      cr_assert_eq(gb.size, 4);
+      cr_assert_eq(memcmp(gb.credential, blob.credential, 4), 0);
+      cr_assert_eq(gs.size, 3);
+    } else {
+      cr_assert_lt(r, 0);
+      cr_assert_not_null(strstr(err.msg, trailing == 1 ? "challenge.credential_blob: not one TPM2B_ID_OBJECT"
+                                                        : "challenge.encrypted_secret: not one"),
+                         "%s", err.msg);
+    }
+    json_decref(ch);
+    free(b);
+    free(s);
+  }
+  dj_err err = { 0 };
+  const char *id;
+  TPM2B_ID_OBJECT gb;
+  TPM2B_ENCRYPTED_SECRET gs;
+  json_t *ch = json_pack("{s:s}", "id", "x");
+  cr_assert_lt(dj_vcredential_parse(ch, &id, &gb, &gs, &err), 0);
+  cr_assert_not_null(strstr(err.msg, "credential_blob"), "%s", err.msg);
+  json_decref(ch);
 }
