@@ -102,7 +102,7 @@ static int run_or_create(struct dj_cli *cli, int argc, char **argv, bool create)
     return dj_cli_fail(&err);
   json_t *annotations = json_object_get(doc, "annotations");
   /* Kubernetes passes a pod's annotations to its sandbox (pause) container too: that one keeps
-   * the orchestrator's root (and gets the profile). */
+   * the orchestrator's root (and gets the profile when the pod carries org.donjon.profile). */
   const char *cri_type = json_string_value(json_object_get(annotations, "io.kubernetes.cri.container-type"));
   bool sandbox = cri_type != NULL && strcmp(cri_type, "sandbox") == 0;
   if (json_object_get(annotations, DJ_LAUNCH_IMAGE_ANNOTATION) != NULL && orchestrator_bundle == NULL && !sandbox) {
