@@ -175,6 +175,8 @@ static int release_init(struct run *r, dj_err *err)
     if (dj_procfs_write(procfd, rel, val, err) < 0)
       return dj_err_wrap(err, "process.oomScoreAdj");
   }
+  dj_log_debug("%s: init pid %d cloned%s; GO", r->opts->id, (int) r->pid,
+               spec->ns_flags & CLONE_NEWUSER ? ", id maps written" : "");
   if (dj_sync_send(r->sync[0], SYNC_GO, NULL) < 0)
     return dj_error(err, errno, "signal the container's init");
   return 0;
@@ -193,6 +195,7 @@ static int place_init(struct run *r, dj_err *err)
 {
   if (dj_cgroup_create(r->spec, r->opts->id, &r->cgroup, err) < 0 || dj_cgroup_enter(r->cgroup, r->pid, err) < 0)
     return -1;
+  dj_log_debug("%s: cgroups %s made, the init placed in them; JOINED", r->opts->id, dj_cgroup_path(r->cgroup));
   /* An init that failed meanwhile has closed its end: wait_init_done() then reports its own error. */
   dj_sync_send(r->sync[0], SYNC_JOINED, NULL);
   if (r->init_hooks) {
@@ -211,10 +214,14 @@ static int wait_init_done(struct run *r, dj_err *err)
   for (;;) {
     struct sync_msg m;
     ssize_t n = dj_read_all(r->sync[0], &m, sizeof m);
-    if (n == 0 && !r->create)
+    if (n == 0 && !r->create) {
+      dj_log_debug("%s: the init exec'd the process", r->opts->id);
       return 0;
-    if (n == (ssize_t) sizeof m && m.type == SYNC_READY && r->create)
+    }
+    if (n == (ssize_t) sizeof m && m.type == SYNC_READY && r->create) {
+      dj_log_debug("%s: the init is set up and waits for start (READY)", r->opts->id);
       return 0;
+    }
     if (n == (ssize_t) sizeof m && m.type == SYNC_ERR) {
       *err = m.err;
       err->msg[sizeof err->msg - 1] = '\0';
@@ -222,6 +229,7 @@ static int wait_init_done(struct run *r, dj_err *err)
     }
     if (n != (ssize_t) sizeof m || m.type != SYNC_HOOKS)
       return dj_error(err, n < 0 ? errno : EPIPE, "the container's init died during setup");
+    dj_log_debug("%s: the init asks for its prestart and createRuntime hooks (HOOKS)", r->opts->id);
     _cleanup_free_ char *state = hook_state(r, "creating");
     if (dj_hooks_run(r->spec->hooks, DJ_HOOK_PRESTART, state, err) < 0 ||
         dj_hooks_run(r->spec->hooks, DJ_HOOK_CREATE_RUNTIME, state, err) < 0)

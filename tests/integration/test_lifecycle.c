@@ -593,6 +593,9 @@ Test(lifecycle, debug_lines_in_the_json_log)
     cr_expect(has(text, want), "no debug line for %s in the log:\n%s", steps[i], text);
   }
   cr_expect(has(text, "debug hooks.prestart[0]: running /bin/true"), "no debug line for the hook:\n%s", text);
+  static const char *const sync[] = { "cloned", "; GO", "; JOINED", "(HOOKS)", "waits for start (READY)" };
+  for (size_t i = 0; i < sizeof sync / sizeof *sync; i++)
+    cr_expect(has(text, sync[i]), "no debug line for the setup step \"%s\":\n%s", sync[i], text);
   cr_expect(!has(text, "sleep 1000"), "the process's arguments reached the log:\n%s", text);
 
   /* the same without --debug: not one debug line */
