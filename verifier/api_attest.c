@@ -314,7 +314,8 @@ static char *wrap(struct attest *a, const uint8_t *pt, size_t len)
   return dj_jwe_encrypt(pt, len, &a->q.ephemeral, &alg, 1, &out, &err) == 0 ? out : NULL;
 }
 
-/* The requested keys' rows (tenant, kind, sealed value), and the layers asked for. */
+/* The keys and layers asked for; past the gate, the keys' rows (tenant, kind, sealed value): a
+ * request that does not pass it learns nothing of which key ids exist or whose they are. */
 static void lookup_keys(struct attest *a)
 {
   dj_err err = { 0 };
@@ -323,7 +324,7 @@ static void lookup_keys(struct attest *a)
   for (size_t i = 0; i < a->q.n_keys; i++) {
     struct item *it = &a->keys[i];
     it->id = a->q.keys[i];
-    it->known = dj_vpolicies_key(a->r->w, it->id, &it->key, &err) == 1;
+    it->known = a->gate && dj_vpolicies_key(a->r->w, it->id, &it->key, &err) == 1;
   }
 }
 
@@ -680,8 +681,8 @@ int dj_api_attest(struct dj_vreq *r)
     attest_free(a);
     return dj_vreq_error(r, 500, "store", "%s", err.msg);
   }
-  lookup_keys(a);
   gate(a);
+  lookup_keys(a);
   r->w->st->ops->read_end(r->w->st); /* the transaction reads the node and the nonce again */
   if (a->gate) {
     check_evidence(a);

@@ -322,6 +322,8 @@ Test(flow, layer_keys_only_for_the_attested_image)
   cr_assert_str_eq(vh_code(&res), "ak-unknown");
   cr_assert_not(answer_has_check(&res, "quote"), "a stranger's quote was verified");
   assert_no_unwrap(&res, "a stranger's AK");
+  json_t *k0 = json_array_get(json_object_get(res.answer, "keys"), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(k0, "tenant")), "", "a stranger learnt whose key acme-kek is");
   dj_vattest_result_free(&res);
   vnode_destroy(&stranger);
   /* nor for a workload the tenant's policy refuses (image B), even with B's own recipient */
