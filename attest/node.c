@@ -235,31 +235,34 @@ static int node_tpm_open(const struct dj_node *node, struct node_tpm *t, const s
   if (ak != NULL)
     ak_from_handle(node, t, ak);
   if (!ek_from_handle(node, t, ak, &rec)) {
-    if (dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, &t->ek_pub, err) < 0) {
+    bool created = dj_tpm_ek_create(&t->tpm, node->ek_kind, &t->ek, &t->ek_pub, err) == 0;
+    if (!created || ek_record_check(node, t, &rec, err) < 0) {
       node_tpm_close(t);
       return -1;
     }
-    /* Keep it for the next time, where the handle is free and the owner lets us (best effort: the
-     * re-created EK is as good, only slower). */
+    /* Checked, it is kept for the next time where the handle is free and the owner lets us (best
+     * effort: the re-created EK is as good, only slower; a taken handle refuses, evicting nothing). */
     if (node->ek_handle != 0 && node->ek_kind == DJ_EK_RSA2048) {
       ESYS_TR there = ESYS_TR_NONE;
       dj_err e = { 0 };
       if (Esys_TR_FromTPMPublic(t->tpm.esys, node->ek_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &there) ==
           TSS2_RC_SUCCESS)
-        Esys_TR_Close(t->tpm.esys, &there);
+        Esys_TR_Close(t->tpm.esys, &there); /* another object: left alone, not asked every time */
       else
-        dj_tpm_ek_persist(&t->tpm, t->ek, node->ek_handle, &e);
+        dj_tpm_persist(&t->tpm, t->ek, node->ek_handle, &e);
     }
-  }
-  if (ek_record_check(node, t, &rec, err) < 0 ||
-      (ak != NULL && t->ak == ESYS_TR_NONE &&
-       dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, err) < 0)) {
+  } else if (ek_record_check(node, t, &rec, err) < 0) {
     node_tpm_close(t);
     return -1;
   }
-  if (ak != NULL && t->ak_handle_free) { /* best effort, as for the EK: the loaded AK quotes as well */
+  if (ak != NULL && t->ak == ESYS_TR_NONE &&
+      dj_tpm_ak_load(&t->tpm, &t->ek_pub.publicArea, t->ek, ak, &t->ak, err) < 0) {
+    node_tpm_close(t);
+    return -1;
+  }
+  if (ak != NULL && t->ak_handle_free) { /* best effort, as for the EK; whatever is there stays */
     dj_err e = { 0 };
-    dj_tpm_ak_persist(&t->tpm, t->ak, node->ak_handle, &e);
+    dj_tpm_persist(&t->tpm, t->ak, node->ak_handle, &e);
   }
   return 0;
 }

@@ -309,13 +309,13 @@ int dj_tpm_ek_persistent(struct dj_tpm *tpm, enum dj_ek_kind kind, uint32_t hand
   return ok ? 1 : 0;
 }
 
-int dj_tpm_ek_persist(struct dj_tpm *tpm, ESYS_TR ek, uint32_t handle, dj_err *err)
+int dj_tpm_persist(struct dj_tpm *tpm, ESYS_TR obj, uint32_t handle, dj_err *err)
 {
   ESYS_TR out = ESYS_TR_NONE;
-  TSS2_RC rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, ek, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, handle,
+  TSS2_RC rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, handle,
                                  &out);
   if (rc != TSS2_RC_SUCCESS)
-    return dj_error_code(err, DJ_ATTEST_E_TPM, "EK: EvictControl to 0x%08x: %s", handle, dj_tpm_rc_str(rc));
+    return dj_error_code(err, DJ_ATTEST_E_TPM, "EvictControl to 0x%08x: %s", handle, dj_tpm_rc_str(rc));
   Esys_TR_Close(tpm->esys, &out);
   return 0;
 }

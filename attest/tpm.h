@@ -53,8 +53,9 @@ int dj_tpm_ek_create(struct dj_tpm *tpm, enum dj_ek_kind kind, ESYS_TR *ek, TPM2
  * something else (left alone). *ek must be released with Esys_TR_Close, never flushed. */
 int dj_tpm_ek_persistent(struct dj_tpm *tpm, enum dj_ek_kind kind, uint32_t handle, ESYS_TR *ek, TPM2B_PUBLIC *pub,
                          dj_err *err);
-/* Keep the EK persistent at handle if that handle is free (needs owner authorisation). */
-int dj_tpm_ek_persist(struct dj_tpm *tpm, ESYS_TR ek, uint32_t handle, dj_err *err);
+/* Make obj (the EK, or an AK to restore) persistent at handle; fails, evicting nothing, when the
+ * handle is taken (owner authorisation). */
+int dj_tpm_persist(struct dj_tpm *tpm, ESYS_TR obj, uint32_t handle, dj_err *err);
 /* A session to authorise the use of the EK ek (its public area, as created): PolicySecret(endorsement)
  * when its authPolicy is PolicyA (the L-1 and L-2 templates), else the password session when it
  * allows userWithAuth (swtpm's P-384 EK, or an NV template that says so: ESYS_TR_PASSWORD, nothing
