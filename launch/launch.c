@@ -128,14 +128,18 @@ static void on_phase(void *ctx, enum dj_vattest_phase p)
 
 /* A request to the verifier is abandoned as soon as one of the launch's signals is pending (it
  * stays pending: the signalfd reads it next). */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT }; /* forwarded to the workload */
+
 static int signal_pending(void *ctx)
 {
   (void) ctx;
   sigset_t set;
   if (sigpending(&set) < 0)
     return 0;
-  return sigismember(&set, SIGINT) == 1 || sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGHUP) == 1 ||
-         sigismember(&set, SIGQUIT) == 1;
+  for (size_t i = 0; i < DJ_ARRAY_SIZE(stop_signals); i++)
+    if (sigismember(&set, stop_signals[i]) == 1)
+      return 1;
+  return 0;
 }
 
 /* Challenge, quote, attest. The launch's own (with_layers) is split into its steps; a
@@ -170,9 +174,8 @@ static int reattest(void *ctx, bool *allowed, char **reasons, dj_err *err)
   struct launch *l = ctx;
   struct dj_vattest_result res = { 0 };
   int r = attest_once(l, &res, false, err);
-  dj_err e = { 0 };
-  if (r < 0 && interrupted(l, &e) < 0)
-    *err = e; /* a Ctrl-C abandoned the request */
+  if (r < 0 && signal_pending(l)) /* left pending: the supervisor forwards it, then asks again */
+    dj_error(err, EINTR, "re-attest: abandoned for a signal");
   if (r == 0) {
     *allowed = res.allowed;
     if (!res.allowed)
@@ -329,8 +332,9 @@ static int signals_block(struct launch *l, dj_err *err)
 {
   sigset_t set;
   sigemptyset(&set);
-  for (int s = 0, sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD }; s < 5; s++)
-    sigaddset(&set, sigs[s]);
+  for (size_t i = 0; i < DJ_ARRAY_SIZE(stop_signals); i++)
+    sigaddset(&set, stop_signals[i]);
+  sigaddset(&set, SIGCHLD);
   if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || (l->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
     return dj_error(err, errno, "signals");
   return 0;

@@ -104,7 +104,7 @@ int dj_node_config_load(const char *file, struct dj_vclient_opts *vc, struct dj_
  * /proc/swaps, sys is /sys (parameters for the tests). */
 int dj_launch_swap_check(const char *swaps, const char *sys, dj_err *err);
 /* No core dumps, not dumpable, memory locked (current and future). The swap areas are read from
- * /proc/swaps, or from the file $DONJON_TEST_PROC_SWAPS names (the tests' fake swap). */
+ * /proc/swaps, and from the file $DONJON_TEST_PROC_SWAPS names too (the tests' fake swap). */
 int dj_launch_harden(bool allow_swap, dj_err *err);
 /* In a child of the launch (parent: the launch's pid) that holds keys or plaintext: memory locked
  * again (mlockall is not inherited across fork), and SIGKILL when the launch dies. */

@@ -132,6 +132,8 @@ int dj_runtime_supervise(const struct dj_runtime *rt, pid_t init, int sigfd, con
       int rc = ra->attest(ra->ctx, &allowed, &reasons, &e);
       if (rc == 0 && allowed) {
         arm(attest_t, ra->every_s);
+      } else if (rc < 0 && e.errnum == EINTR) {
+        arm(attest_t, 1); /* a signal abandoned the request: the poll forwards it, then again */
       } else if (!failed) {
         /* Fail closed: without a fresh allow from the verifier the workload does not go on. */
         if (rc < 0) {
