@@ -13,12 +13,17 @@ int dj_remove_at(int dirfd, const char *name)
     return 0;
   if (errno != EISDIR && errno != EPERM)
     return -1;
-  /* Before opening it: a mode-0000 directory from an image cannot be opened without root, and a
-   * read-only one cannot be emptied. NOFOLLOW: a symlink swapped in is removed, not followed. */
-  if (fchmodat(dirfd, name, 0700, AT_SYMLINK_NOFOLLOW) < 0 && errno == EOPNOTSUPP)
-    return unlinkat(dirfd, name, 0); /* a symlink by now */
-  int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  /* NOFOLLOW: a symlink swapped in is removed, not followed (ELOOP). A mode-0000 directory from
+   * an image cannot be opened without root: made 0700 by name first (only on EACCES, so nothing
+   * but a directory we could not open is touched), and a read-only one cannot be emptied. */
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int sub = openat(dirfd, name, flags);
+  if (sub < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
+    sub = openat(dirfd, name, flags);
+  if (sub < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return unlinkat(dirfd, name, 0); /* not a directory by now */
   if (sub >= 0) {
+    fchmod(sub, 0700);
     dj_empty_dir(sub);
     close(sub);
   }
