@@ -168,9 +168,9 @@ int dj_cli_main(int argc, char **argv, const struct dj_cli_command *commands, si
    * (CVE-2019-5736); this execs again with the same arguments when needed. */
   if (!agent) {
     char dir[PATH_MAX];
-    if (!dj_reexec_is_sealed() && dj_reexec_needed(argc, argv) && self_dir(dir, sizeof dir))
+    if (!dj_reexec_is_sealed() && dj_reexec_needed(name) && self_dir(dir, sizeof dir))
       setenv(BINDIR_ENV, dir, 1);
-    dj_reexec_maybe(argc, argv);
+    dj_reexec_maybe(name, argv);
   }
 
   int log_fd = -1;

@@ -205,9 +205,10 @@ static void eval_tenant(const struct dj_tenant_policy *t, const struct dj_policy
   reason(v, "tenant.key", k != NULL, "key %s %s tenant %s", nz(c->key_id), k ? "has a rule of" : "has no rule of",
          t->tenant);
   if (!k) { /* every rule is still reported: none can be met without the key's rule */
+    /* every tenant.* rule eval_tenant reports below */
     static const char *const rules[] = { "tenant.jurisdiction", "tenant.site", "tenant.hardware_class",
                                          "tenant.workload", "tenant.evidence_age" };
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+    for (size_t i = 0; i < DJ_ARRAY_SIZE(rules); i++)
       reason(v, rules[i], false, "no rule of tenant %s for key %s", t->tenant, nz(c->key_id));
     return;
   }

@@ -127,7 +127,7 @@ static int loopback_up(dj_err *err)
 /* create: tell donjon we are ready, then block until `start` opens the exec fifo for reading
  * (as runc's exec.fifo). The fifo is reopened through the host's /proc: our root is the
  * container's now. */
-static int wait_start(struct run *r, dj_err *err)
+static int wait_start(struct run *r, const struct dj_process *p, int lsm_procfd, dj_err *err)
 {
   if (dj_sync_send(r->sync[1], SYNC_READY, NULL) < 0)
     return dj_error(err, errno, "report the container created");
@@ -136,8 +136,10 @@ static int wait_start(struct run *r, dj_err *err)
   _cleanup_close_ int fd = openat(r->proc_fd, rel, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return dj_error(err, errno, "open the exec fifo");
-  /* start is reading now: a failed startContainer hook is its error ("E" + the message) */
-  if (start_hooks(r, err) < 0) {
+  /* start is reading now: a failed startContainer hook, or an LSM label the kernel refuses
+   * (written after the hooks, which run unlabelled), is its error ("E" + the message) */
+  if (start_hooks(r, err) < 0 ||
+      (lsm_procfd >= 0 && dj_lsm_label_exec(p, lsm_procfd, dj_procfs_write, err) < 0)) {
     char line[DJ_ERR_MSG_MAX + 1];
     int len = snprintf(line, sizeof line, "E%s", err->msg);
     (void) !write(fd, line, (size_t) len < sizeof line ? (size_t) len : sizeof line - 1);
@@ -255,9 +257,9 @@ static int init_setup(struct run *r, dj_err *err)
     signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &r->saved_mask, NULL);
   /* create: wait for `start` here, killable, before the filter and the last capability drops. */
-  if (r->create ? wait_start(r, err) < 0 : start_hooks(r, err) < 0)
+  if (r->create ? wait_start(r, p, lsm_procfd, err) < 0 : start_hooks(r, err) < 0)
     return -1;
-  if (lsm_procfd >= 0 && dj_lsm_label_exec(p, lsm_procfd, dj_procfs_write, err) < 0)
+  if (!r->create && lsm_procfd >= 0 && dj_lsm_label_exec(p, lsm_procfd, dj_procfs_write, err) < 0)
     return -1;
   return dj_process_confine(p, r->seccomp, err);
 }

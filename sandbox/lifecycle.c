@@ -97,7 +97,8 @@ int dj_container_start(const char *root, const char *id, dj_err *err)
     char msg[DJ_ERR_MSG_MAX + 1];
     ssize_t n = read(fifo, msg, sizeof msg - 1);
     if (n >= 1 && msg[0] == 'E') {
-      /* a startContainer hook failed in the init, which now exits (the container stops) */
+      /* a startContainer hook failed in the init, or the kernel refused its LSM label: the init
+       * now exits (the container stops) */
       msg[n] = '\0';
       dj_error(err, 0, "start %s: %s", id, msg + 1);
       err->code = DJ_HOOK_FAILED;

@@ -120,9 +120,6 @@ int dj_lsm_check(const struct dj_spec *spec, dj_err *err)
   if (set(spec->process.selinux_label) && !lsm_enabled("selinux"))
     return dj_error(err, 0, "process.selinuxLabel: \"%s\" asked, but SELinux is not enabled on this host "
                             "(not in /sys/kernel/security/lsm)", spec->process.selinux_label);
-  if (set(spec->mount_label) && !lsm_enabled("selinux"))
-    return dj_error(err, 0, "linux.mountLabel: \"%s\" asked, but SELinux is not enabled on this host "
-                            "(not in /sys/kernel/security/lsm)", spec->mount_label);
   /* It would be the context= option of every mount donjon makes; refused rather than ignored. */
   if (set(spec->mount_label))
     return dj_error(err, 0, "linux.mountLabel: \"%s\": donjon does not label mounts", spec->mount_label);

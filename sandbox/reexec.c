@@ -16,53 +16,11 @@ extern char **environ;
 /* The commands that put a process inside a container. */
 static const char *const entering[] = { "run", "create", "exec", "launch" };
 
-/* donjon's global options as cli/cli.c gives them to getopt_long: 1 takes a value, 2 an optional one. */
-static const struct { const char *name; int arg; } globals[] = {
-  { "root", 1 }, { "log", 1 }, { "log-format", 1 }, { "debug", 0 }, { "systemd-cgroup", 0 },
-  { "rootless", 2 }, { "criu", 1 }, { "version", 0 }, { "help", 0 },
-};
-
-/* How getopt_long reads "--NAME": an exact name, else a unique prefix ("--log-f" is --log-format).
- * -1: no such option, or an ambiguous prefix. */
-static int global_arg(const char *name, size_t len)
+bool dj_reexec_needed(const char *command)
 {
-  int found = -1;
-  for (size_t k = 0; k < DJ_ARRAY_SIZE(globals); k++) {
-    if (strncmp(globals[k].name, name, len) != 0)
-      continue;
-    if (globals[k].name[len] == '\0')
-      return globals[k].arg;
-    if (found != -1 && found != globals[k].arg)
-      return -1;
-    found = globals[k].arg;
-  }
-  return found;
-}
-
-bool dj_reexec_needed(int argc, char **argv)
-{
-  /* The first non-option argument is the command, as getopt_long ("+") finds it. When the
-   * options cannot be read, say yes: a needless re-exec costs little, a missing one a jail. */
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--") == 0) {
-      a = i + 1 < argc ? argv[i + 1] : "";
-    } else if (strncmp(a, "--", 2) == 0) {
-      size_t len = strcspn(a + 2, "=");
-      int arg = global_arg(a + 2, len);
-      if (arg < 0)
-        return true;
-      if (arg == 1 && a[2 + len] != '=')
-        i++;
-      continue;
-    } else if (a[0] == '-' && a[1] != '\0') {
-      continue; /* -v, -h: no value */
-    }
-    for (size_t k = 0; k < DJ_ARRAY_SIZE(entering); k++)
-      if (strcmp(a, entering[k]) == 0)
-        return true;
-    return false;
-  }
+  for (size_t k = 0; command && k < DJ_ARRAY_SIZE(entering); k++)
+    if (strcmp(command, entering[k]) == 0)
+      return true;
   return false;
 }
 
@@ -75,9 +33,9 @@ bool dj_reexec_is_sealed(void)
   return (sv.f_flag & ST_RDONLY) != 0;
 }
 
-void dj_reexec_maybe(int argc, char **argv)
+void dj_reexec_maybe(const char *command, char **argv)
 {
-  if (!dj_reexec_needed(argc, argv) || dj_reexec_is_sealed())
+  if (!dj_reexec_needed(command) || dj_reexec_is_sealed())
     return;
   /* A detached clone of the mount holding only our binary, made read-only, then exec'd by fd:
    * /proc/<pid>/exe of every donjon process that enters a container points at it. */

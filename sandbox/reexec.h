@@ -10,14 +10,15 @@
 
 #include "common/err.h"
 
-/* Is this invocation one that enters a container (run, create, exec, launch...)? */
-bool dj_reexec_needed(int argc, char **argv);
+/* Does this command (as the command line's parser found it) enter a container (run, create,
+ * exec, launch)? */
+bool dj_reexec_needed(const char *command);
 /* Whether the running binary already lives on a read-only mount. */
 bool dj_reexec_is_sealed(void);
 /* Re-exec from a read-only copy when the command needs it and it is not already sealed.
  * Returns only when no re-exec was needed (or it failed: then the command refuses to enter a
  * container, see dj_reexec_check). */
-void dj_reexec_maybe(int argc, char **argv);
+void dj_reexec_maybe(const char *command, char **argv);
 /* For commands that enter a container: fail unless the running binary is sealed. */
 int dj_reexec_check(dj_err *err);
 
